@@ -1,0 +1,63 @@
+//! `descry`: measure how well language models predict what real people decide.
+//!
+//! A thin shell: parse the command line, call descry-core, print.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Command-line options shared by every command.
+#[derive(Parser, Debug)]
+#[command(name = "descry", version, about = "How well do language models predict real human decisions?")]
+pub struct Cli {
+    /// Plugin folder to scan instead of the folder of the `descry` binary (repeatable).
+    /// A study's `plugins.paths` are scanned as well.
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of listing commands.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// JSON on standard output.
+    Json,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List every loaded plugin and every library that failed to load, with its reason.
+    Plugins {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Print the merged configuration of a study (defaults < file < DESCRY_* < --set).
+    Config {
+        /// The study file (TOML).
+        study: PathBuf,
+        /// Override a key: `--set backend.threads=4` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output format (the merged study as TOML, or JSON).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

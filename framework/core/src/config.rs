@@ -1,0 +1,392 @@
+//! The study configuration: schema and layering.
+//!
+//! Layers, lowest first: built-in defaults < study file (TOML) < `DESCRY_*` environment
+//! variables (`DESCRY_BACKEND__THREADS=4` sets `backend.threads`) < `--set key=value`.
+//! Unknown keys and wrong types are errors naming the key path and the layer (file) they
+//! came from. Relative paths in a study file are relative to the file's folder.
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    value::magic::RelativePathBuf,
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+/// Top-level sections a `DESCRY_*` variable may address; other `DESCRY_*` variables
+/// (such as `DESCRY_HOME`) belong to the environment, not to the study.
+pub const SECTIONS: &[&str] = &["study", "data", "plugins", "backend", "pairs", "games", "filters", "analysis"];
+
+/// A whole study.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Study {
+    /// Name and output.
+    pub study: StudySection,
+    /// Where the human data lives.
+    pub data: DataSection,
+    /// Where plugins are found.
+    pub plugins: PluginsSection,
+    /// Backend options shared by every model (a model may override them).
+    pub backend: BackendOptions,
+    /// Base-vs-aligned model pairs.
+    pub pairs: Vec<PairSection>,
+    /// Games to run, by a name of the study's choosing.
+    pub games: BTreeMap<String, GameSection>,
+    /// Pair filters, applied per game family.
+    pub filters: FiltersSection,
+    /// Metrics and statistics.
+    pub analysis: AnalysisSection,
+}
+
+/// `[study]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StudySection {
+    /// Name used in reports.
+    pub name: String,
+    /// Output folder for predictions, tables, plots and the report.
+    #[serde(serialize_with = "RelativePathBuf::serialize_relative")]
+    pub output: RelativePathBuf,
+    /// Seed for every random choice (bootstrap resampling, subsets).
+    pub seed: u64,
+}
+
+impl Default for StudySection {
+    fn default() -> Self {
+        StudySection { name: "study".into(), output: PathBuf::from("runs/study").into(), seed: 20260317 }
+    }
+}
+
+/// `[data]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Folder holding the data sets (`akata/`, `choices13k/`, `glee/`); game `data` paths
+    /// are relative to it. Unset: `../shared/data` if it exists, else `$DESCRY_HOME/data`
+    /// (where `descry data fetch` puts the public releases).
+    #[serde(serialize_with = "serialize_opt_relative", skip_serializing_if = "Option::is_none")]
+    pub root: Option<RelativePathBuf>,
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsSection {
+    /// Extra plugin folders, scanned after the folder of the `descry` binary.
+    #[serde(serialize_with = "serialize_relative_vec")]
+    pub paths: Vec<RelativePathBuf>,
+}
+
+/// `[backend]`, and the per-model overrides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendOptions {
+    /// Backend plugin name.
+    pub plugin: String,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// Intra-op threads (0: one per core).
+    pub threads: usize,
+    /// Token budget of one forward batch (bounds memory).
+    pub batch_tokens: usize,
+    /// ONNX Runtime graph optimisation level: `disable`, `basic`, `extended`, `all`.
+    pub graph_optimization: String,
+    /// Path of the ONNX Runtime shared library (else `ORT_DYLIB_PATH`, else the setup
+    /// script's location).
+    #[serde(serialize_with = "serialize_opt_relative", skip_serializing_if = "Option::is_none")]
+    pub ort_library: Option<RelativePathBuf>,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        BackendOptions {
+            plugin: "onnx".into(),
+            device: "cpu".into(),
+            threads: 0,
+            batch_tokens: 8192,
+            graph_optimization: "all".into(),
+            ort_library: None,
+        }
+    }
+}
+
+/// One model of a pair.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Name in reports (default: the folder name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Model folder written by `descry import`.
+    #[serde(serialize_with = "RelativePathBuf::serialize_relative")]
+    pub path: RelativePathBuf,
+    /// Prompt format: `native` (base: plain text; aligned: its chat template), `plain`, or
+    /// `chat` (the control formats of the paper).
+    #[serde(default = "native")]
+    pub format: String,
+}
+
+fn native() -> String {
+    "native".into()
+}
+
+/// `[[pairs]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairSection {
+    /// Pair name.
+    pub name: String,
+    /// The base (pre-trained) model.
+    pub base: ModelSection,
+    /// The aligned (instruction/chat) sibling.
+    pub aligned: ModelSection,
+    /// Size in billions of parameters, for size-trend analyses (optional).
+    #[serde(default)]
+    pub size_b: Option<f64>,
+}
+
+/// `[games.NAME]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GameSection {
+    /// Game plugin name (default: the table's name).
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Data set path, relative to `data.root` unless absolute.
+    pub data: PathBuf,
+    /// Parameters passed to the game's loader.
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+    /// Prompt variants to run (empty: every variant the game has).
+    #[serde(default)]
+    pub variants: Vec<String>,
+    /// Keep at most this many episodes (a deterministic subset; none: all).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// `[filters]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiltersSection {
+    /// Drop a pair in a family when either model's mean mass on the options is below this.
+    pub min_mass: f64,
+    /// Drop a pair in a family when both models correlate with people below this.
+    pub min_correlation: f64,
+}
+
+impl Default for FiltersSection {
+    fn default() -> Self {
+        FiltersSection { min_mass: 0.8, min_correlation: 0.3 }
+    }
+}
+
+/// `[analysis]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisSection {
+    /// Metrics to compute (names from the metrics plugins).
+    pub metrics: Vec<String>,
+    /// The metric that decides a pair's winner and the correlation filter.
+    pub primary_metric: String,
+    /// Bootstrap resamples (of episodes) for confidence intervals.
+    pub bootstrap: usize,
+}
+
+impl Default for AnalysisSection {
+    fn default() -> Self {
+        AnalysisSection {
+            metrics: ["pearson", "spearman", "auc", "brier", "nll", "accuracy"].map(String::from).to_vec(),
+            primary_metric: "pearson".into(),
+            bootstrap: 1000,
+        }
+    }
+}
+
+fn serialize_opt_relative<S: serde::Serializer>(v: &Option<RelativePathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(|p| p.relative()).serialize(s)
+}
+
+fn serialize_relative_vec<S: serde::Serializer>(v: &[RelativePathBuf], s: S) -> Result<S::Ok, S::Error> {
+    v.iter().map(|p| p.relative()).collect::<Vec<_>>().serialize(s)
+}
+
+/// A configuration error: the message names the key path and the file or layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The study file does not exist or cannot be read.
+    #[error("study file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
+    /// A `--set` argument is not `key=value`.
+    #[error("--set {arg}: expected key=value with a dotted key, e.g. --set backend.threads=4")]
+    BadSet {
+        /// The argument.
+        arg: String,
+    },
+    /// The merged configuration does not fit the schema.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds the layered configuration.
+pub struct ConfigLoader {
+    figment: Figment,
+}
+
+impl ConfigLoader {
+    /// Defaults, then the study file (if any), then `DESCRY_*` variables, then `overrides`
+    /// (`key=value` strings; values parse as TOML, falling back to a plain string).
+    pub fn new(study_file: Option<&Path>, overrides: &[String]) -> Result<ConfigLoader, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Study::default()));
+        if let Some(path) = study_file {
+            // figment ignores a missing file silently; a study that names one must exist.
+            std::fs::metadata(path).map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                reason: format!("{e} (check the path, or run from the project folder)"),
+            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.to_path_buf(), reason: e.to_string() })?;
+            if let Err(e) = text.parse::<toml::Table>() {
+                return Err(ConfigError::File { path: path.to_path_buf(), reason: format!("not valid TOML: {e}") });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("DESCRY_")
+                .split("__")
+                .filter(|key| {
+                    let section = key.as_str().split('.').next().unwrap_or("");
+                    SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
+                }),
+        );
+        for arg in overrides {
+            let (key, raw) = arg.split_once('=').ok_or_else(|| ConfigError::BadSet { arg: arg.clone() })?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(ConfigError::BadSet { arg: arg.clone() });
+            }
+            let value: toml::Value = format!("v = {raw}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+            figment = figment.merge(Serialized::global(key, value));
+        }
+        Ok(ConfigLoader { figment })
+    }
+
+    /// Extracts and validates the study.
+    pub fn study(&self) -> Result<Study, ConfigError> {
+        let study: Study = self.figment.extract().map_err(describe_figment_errors)?;
+        study.validate()?;
+        Ok(study)
+    }
+}
+
+fn describe_figment_errors(errors: figment::Error) -> ConfigError {
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { "(top level)".to_string() } else { e.path.join(".") };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(src) => format!("{} ({src})", m.name),
+                    None => m.name.to_string(),
+                })
+                .unwrap_or_else(|| "configuration".into());
+            let hint = match &e.kind {
+                figment::error::Kind::UnknownField(_, expected) => {
+                    format!("; remove it or use one of: {}", expected.join(", "))
+                }
+                _ => String::new(),
+            };
+            format!("config key `{key}` from {source}: {}{hint}", e.kind)
+        })
+        .collect();
+    ConfigError::Invalid(lines.join("\n"))
+}
+
+impl Study {
+    /// Checks what the schema cannot: ranges and cross-references.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: &str| Err(ConfigError::Invalid(format!("config key `{key}`: {msg}")));
+        if !(0.0..=1.0).contains(&self.filters.min_mass) {
+            return bad("filters.min_mass", "must be between 0 and 1");
+        }
+        if !(-1.0..=1.0).contains(&self.filters.min_correlation) {
+            return bad("filters.min_correlation", "must be between -1 and 1");
+        }
+        if self.backend.batch_tokens == 0 {
+            return bad("backend.batch_tokens", "must be at least 1");
+        }
+        let device = self.backend.device.as_str();
+        if device != "cpu" && !device.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok()) {
+            return bad("backend.device", "must be `cpu` or `cuda:N` (e.g. cuda:0)");
+        }
+        for (i, pair) in self.pairs.iter().enumerate() {
+            for (role, model) in [("base", &pair.base), ("aligned", &pair.aligned)] {
+                if !["native", "plain", "chat"].contains(&model.format.as_str()) {
+                    return bad(&format!("pairs[{i}].{role}.format"), "must be `native`, `plain` or `chat`");
+                }
+            }
+        }
+        for (name, game) in &self.games {
+            if let Some(limit) = game.limit {
+                if limit == 0 {
+                    return bad(&format!("games.{name}.limit"), "must be at least 1 (or left out for all)");
+                }
+            }
+            if !game.params.is_object() {
+                return bad(&format!("games.{name}.params"), "must be a table");
+            }
+        }
+        Ok(())
+    }
+
+    /// The data root: `data.root`, else `../shared/data` if it exists, else
+    /// `$DESCRY_HOME/data`.
+    pub fn data_root(&self) -> PathBuf {
+        if let Some(root) = &self.data.root {
+            return root.relative();
+        }
+        let shared = PathBuf::from("../shared/data");
+        if shared.is_dir() {
+            return shared;
+        }
+        descry_home().join("data")
+    }
+
+    /// The data path of a game, resolved against the data root.
+    pub fn game_data_path(&self, game: &GameSection) -> PathBuf {
+        if game.data.is_absolute() {
+            game.data.clone()
+        } else {
+            self.data_root().join(&game.data)
+        }
+    }
+}
+
+/// `$DESCRY_HOME`, default `$HOME/.cache/descry`: models, the ONNX Runtime library and
+/// fetched data live there, outside any repository.
+pub fn descry_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("DESCRY_HOME") {
+        return PathBuf::from(home);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("descry")
+}

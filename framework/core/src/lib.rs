@@ -1,0 +1,10 @@
+//! descry-core: the host library of descry.
+//!
+//! It owns everything between a study file and a report: the layered configuration
+//! ([`config`]), the plugin registry ([`registry`]), and (in later modules) prompts and chat
+//! templates, tokenization, scheduling, scoring, the result store, analysis and reports.
+//! The `descry` binary is a thin shell over this crate.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod registry;
