@@ -127,6 +127,7 @@ pub fn new_guarded_backend<T: BackendPlugin>(
 #[macro_export]
 macro_rules! export_backend {
     ($make:expr) => {
+        #[doc(hidden)]
         #[::abi_stable::export_root_module]
         pub fn descry_backend_root_module() -> $crate::backend::BackendModuleRef {
             extern "C" fn new() -> ::abi_stable::std_types::RResult<

@@ -103,6 +103,7 @@ macro_rules! export_game {
 #[macro_export]
 macro_rules! __export_game_with_abi {
     ($make:expr, $abi:expr) => {
+        #[doc(hidden)]
         #[::abi_stable::export_root_module]
         pub fn descry_game_root_module() -> $crate::game::GameModuleRef {
             extern "C" fn new() -> ::abi_stable::std_types::RResult<

@@ -92,6 +92,7 @@ pub fn new_guarded_metrics(
 #[macro_export]
 macro_rules! export_metrics {
     ($info:expr, $make:expr) => {
+        #[doc(hidden)]
         #[::abi_stable::export_root_module]
         pub fn descry_metrics_root_module() -> $crate::metric::MetricsModuleRef {
             extern "C" fn info() -> $crate::types::PluginInfo {

@@ -101,10 +101,15 @@ pub struct PluginListing {
     pub path: PathBuf,
 }
 
-/// True for file names that look like shared libraries on this platform.
-fn is_library(path: &Path) -> bool {
+/// True for files named like descry plugin libraries on this platform: `libdescry_*.so`,
+/// `libdescry_*.dylib` or `descry_*.dll`. The name rule keeps the scan away from other
+/// shared libraries that live beside the binary (ONNX Runtime and its providers would
+/// otherwise be opened, run their initialisers and be reported as broken plugins).
+pub fn is_plugin_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+    let stem = name.strip_prefix("lib").unwrap_or(name);
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    matches!(ext, "so" | "dylib" | "dll")
+    stem.starts_with("descry_") && matches!(ext, "so" | "dylib" | "dll")
 }
 
 impl Registry {
@@ -118,7 +123,7 @@ impl Registry {
             let Ok(entries) = std::fs::read_dir(folder) else { continue };
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_library(p))
+                .filter(|p| p.is_file() && is_plugin_file(p))
                 .collect();
             // Deterministic order whatever the file system returns.
             files.sort();
@@ -288,6 +293,7 @@ fn describe_library_error(error: &LibraryError) -> String {
     }
 }
 
+/// abi_stable's messages span several lines; a failure is reported on one.
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim().to_string()
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

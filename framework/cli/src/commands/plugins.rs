@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, study: Option<&Study>, format: Format) -> Result<()> {
             }
             for p in &plugins {
                 let kind = serde_json::to_value(p.kind)?.as_str().unwrap_or_default().to_string();
-                println!("{kind:<8}{:<14}{:<10}{}", p.name, p.version, p.path.display());
+                println!("{kind:<8} {:<20} {:<8} {}", p.name, p.version, p.path.display());
             }
             for f in &registry.failures {
                 println!("FAILED  {}: {}", f.path.display(), f.reason);
