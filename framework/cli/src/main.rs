@@ -49,6 +49,39 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Run a study: score every model pair on every game and variant, store the predictions
+    /// (resumable), analyse them and write the report.
+    Run {
+        /// The study file (TOML).
+        study: PathBuf,
+        /// Override a key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output folder (default: the study's `study.output`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Score each decision in its own sequence (the published method) instead of whole
+        /// episodes; same predictions, more arithmetic.
+        #[arg(long)]
+        naive: bool,
+    },
+    /// Rebuild the report of a run folder from its stored predictions.
+    Report {
+        /// The run folder.
+        run_dir: PathBuf,
+    },
+    /// Per game and variant: episodes, decision points, human outcomes, what was skipped and
+    /// why, and one rendered sample prompt (also as each configured model reads it).
+    Inspect {
+        /// The study file (TOML).
+        study: PathBuf,
+        /// Override a key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 fn main() -> std::process::ExitCode {

@@ -6,5 +6,14 @@
 //! The `descry` binary is a thin shell over this crate.
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod config;
+pub mod data;
+pub mod inspect;
+pub mod model;
+pub mod plan;
+pub mod prompt;
 pub mod registry;
+pub mod report;
+pub mod run;
+pub mod store;

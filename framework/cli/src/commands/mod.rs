@@ -1,7 +1,9 @@
 //! One module per command.
 
 mod config;
+mod inspect;
 mod plugins;
+mod run;
 
 use crate::{Cli, Command};
 use anyhow::{Context, Result};
@@ -16,6 +18,9 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Plugins { format } => plugins::run(cli, None, *format),
         Command::Config { study, set, format } => config::run(study, set, *format),
+        Command::Inspect { study, set, format } => inspect::run(cli, study, set, *format),
+        Command::Run { study, set, out, naive } => run::run(cli, study, set, out.as_deref(), *naive),
+        Command::Report { run_dir } => run::report(cli, run_dir),
     }
 }
 

@@ -1,0 +1,424 @@
+//! Analysis of stored predictions: metrics per model × game × variant, per round and
+//! round bucket, per game-configuration value; bootstrap confidence intervals over
+//! episodes; base-vs-aligned pairs with the paper's filters; win counts and sign tests.
+//!
+//! Everything here is a pure function of the prediction rows, the metrics and the study's
+//! settings, so `descry report RUN_DIR` recomputes the same tables from the store.
+
+use crate::{registry::Registry, run::PairStatus, store::PredictionRow};
+use descry_abi::types::MetricInput;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The settings an analysis needs (from the study's `[analysis]` and `[filters]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnalysisSettings {
+    /// Metrics to compute.
+    pub metrics: Vec<String>,
+    /// Metric deciding winners and the correlation filter.
+    pub primary_metric: String,
+    /// Bootstrap resamples.
+    pub bootstrap: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Mass filter.
+    pub min_mass: f64,
+    /// Correlation filter.
+    pub min_correlation: f64,
+    /// Families whose games have several rounds.
+    pub multi_round_families: BTreeSet<String>,
+}
+
+/// A metric's value, or why it has none.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricValue {
+    /// The value (NaN when undefined).
+    pub value: f64,
+    /// Why it is undefined, if it is.
+    pub note: Option<String>,
+}
+
+/// One row of the per-model table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    /// Model label.
+    pub model: String,
+    /// `base`, `aligned`.
+    pub role: String,
+    /// Game.
+    pub game: String,
+    /// Family.
+    pub family: String,
+    /// Variant.
+    pub variant: String,
+    /// Decisions.
+    pub n: usize,
+    /// Episodes.
+    pub episodes: usize,
+    /// Mean mass on the options.
+    pub mean_mass: f64,
+    /// Metric values by name.
+    pub metrics: BTreeMap<String, MetricValue>,
+    /// 95% percentile bootstrap CI of the primary metric, resampling episodes.
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+}
+
+/// One row of a breakdown table (by round, round bucket or configuration value).
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceRow {
+    /// Model label.
+    pub model: String,
+    /// Game.
+    pub game: String,
+    /// Variant.
+    pub variant: String,
+    /// What the slice is over (`round`, `round_bucket`, or a metadata field).
+    pub by: String,
+    /// The slice's value.
+    pub value: String,
+    /// Decisions.
+    pub n: usize,
+    /// Mean mass.
+    pub mean_mass: f64,
+    /// Primary metric.
+    pub metric: f64,
+    /// Why the metric is undefined, if it is.
+    pub note: Option<String>,
+}
+
+/// One pair in one family and variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairRow {
+    /// Pair name.
+    pub pair: String,
+    /// Family.
+    pub family: String,
+    /// Variant.
+    pub variant: String,
+    /// Subset analysed (`all`, `round 1`, `rounds 2+`).
+    pub subset: String,
+    /// Base model label.
+    pub base: String,
+    /// Aligned model label.
+    pub aligned: String,
+    /// Decisions (per model).
+    pub n: usize,
+    /// Primary metric of the base model.
+    pub metric_base: f64,
+    /// Primary metric of the aligned model.
+    pub metric_aligned: f64,
+    /// Mean mass of the base model.
+    pub mass_base: f64,
+    /// Mean mass of the aligned model.
+    pub mass_aligned: f64,
+    /// Why the pair is excluded here, if it is.
+    pub excluded: Option<String>,
+    /// `base` or `aligned` (empty when excluded or tied).
+    pub winner: String,
+}
+
+/// Win counts in one family (or over all multi-round families) and variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct WinRow {
+    /// Family, or `all multi-round`.
+    pub family: String,
+    /// Variant.
+    pub variant: String,
+    /// Subset (`all`, `round 1`, `rounds 2+`).
+    pub subset: String,
+    /// Pairs the base model won.
+    pub base_wins: usize,
+    /// Pairs the aligned model won.
+    pub aligned_wins: usize,
+    /// Pairs excluded by the filters.
+    pub excluded: usize,
+    /// One-sided binomial sign test in the majority's direction: P(X ≥ majority | n, ½).
+    pub sign_test_p: f64,
+}
+
+/// The whole analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// Per model × game × variant.
+    pub models: Vec<ModelRow>,
+    /// Per round, round bucket and configuration value.
+    pub slices: Vec<SliceRow>,
+    /// Per pair × family × variant × subset.
+    pub pairs: Vec<PairRow>,
+    /// Win counts.
+    pub wins: Vec<WinRow>,
+    /// Pairs excluded as a whole (same weights, no chat template).
+    pub excluded_pairs: Vec<PairStatus>,
+}
+
+/// Computes a metric through its plugin. Degenerate input is a NaN with the reason.
+pub fn compute_metric(registry: &Registry, name: &str, rows: &[&PredictionRow]) -> MetricValue {
+    let Some(metric) = registry.metric(name) else {
+        return MetricValue { value: f64::NAN, note: Some(format!("no metric named `{name}` is loaded")) };
+    };
+    let input = MetricInput {
+        predictions: rows.iter().map(|r| r.prediction).collect::<Vec<_>>().into(),
+        outcomes: rows.iter().map(|r| r.outcome).collect::<Vec<_>>().into(),
+        weights: rows.iter().map(|r| r.weight).collect::<Vec<_>>().into(),
+    };
+    match metric.metric.compute(&input).into_result() {
+        Ok(value) => MetricValue { value, note: None },
+        Err(e) => MetricValue { value: f64::NAN, note: Some(e.to_string()) },
+    }
+}
+
+fn mean_mass(rows: &[&PredictionRow]) -> f64 {
+    if rows.is_empty() {
+        return f64::NAN;
+    }
+    rows.iter().map(|r| r.mass).sum::<f64>() / rows.len() as f64
+}
+
+/// Percentile bootstrap CI (95%) of a metric, resampling whole episodes.
+pub fn bootstrap_ci(registry: &Registry, name: &str, rows: &[&PredictionRow], resamples: usize, seed: u64) -> (f64, f64) {
+    if resamples == 0 || rows.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut episodes: BTreeMap<&str, Vec<&PredictionRow>> = BTreeMap::new();
+    for r in rows {
+        episodes.entry(r.episode.as_str()).or_default().push(r);
+    }
+    let groups: Vec<&Vec<&PredictionRow>> = episodes.values().collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut values = Vec::with_capacity(resamples);
+    let mut sample: Vec<&PredictionRow> = Vec::with_capacity(rows.len());
+    for _ in 0..resamples {
+        sample.clear();
+        for _ in 0..groups.len() {
+            sample.extend(groups[rng.random_range(0..groups.len())].iter().copied());
+        }
+        let v = compute_metric(registry, name, &sample).value;
+        if v.is_finite() {
+            values.push(v);
+        }
+    }
+    if values.len() < resamples / 2 {
+        return (f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
+    (at(0.025), at(0.975))
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, ½), computed in log space.
+pub fn binomial_upper_tail(n: usize, k: usize) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    let ln_choose = |n: usize, i: usize| -> f64 {
+        (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum()
+    };
+    let ln_half_n = n as f64 * 0.5f64.ln();
+    (k..=n).map(|i| (ln_choose(n, i) + ln_half_n).exp()).sum::<f64>().min(1.0)
+}
+
+fn key_of<'a>(r: &'a PredictionRow) -> (&'a str, &'a str, &'a str) {
+    (r.model.as_str(), r.game.as_str(), r.variant.as_str())
+}
+
+/// Model label as stored units know it: `name.format`.
+pub fn row_label(r: &PredictionRow) -> String {
+    format!("{}.{}", r.model, r.format)
+}
+
+/// Runs the analysis over all rows.
+pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus], settings: &AnalysisSettings) -> Analysis {
+    let labels: Vec<String> = rows.iter().map(row_label).collect();
+    // Units.
+    let mut units: BTreeMap<(String, &str, &str), Vec<&PredictionRow>> = BTreeMap::new();
+    for (r, label) in rows.iter().zip(&labels) {
+        let (_, g, v) = key_of(r);
+        units.entry((label.clone(), g, v)).or_default().push(r);
+    }
+    let mut models = Vec::new();
+    let mut slices = Vec::new();
+    for ((label, game, variant), unit_rows) in &units {
+        let first = unit_rows[0];
+        let metrics: BTreeMap<String, MetricValue> =
+            settings.metrics.iter().map(|m| (m.clone(), compute_metric(registry, m, unit_rows))).collect();
+        let seed = settings.seed ^ fxhash(&format!("{label}/{game}/{variant}"));
+        let (ci_low, ci_high) = bootstrap_ci(registry, &settings.primary_metric, unit_rows, settings.bootstrap, seed);
+        models.push(ModelRow {
+            model: label.clone(),
+            role: first.role.clone(),
+            game: game.to_string(),
+            family: first.family.clone(),
+            variant: variant.to_string(),
+            n: unit_rows.len(),
+            episodes: unit_rows.iter().map(|r| r.episode.as_str()).collect::<BTreeSet<_>>().len(),
+            mean_mass: mean_mass(unit_rows),
+            metrics,
+            ci_low,
+            ci_high,
+        });
+        // Slices: round, round bucket, metadata values.
+        let mut by: BTreeMap<(String, String), Vec<&PredictionRow>> = BTreeMap::new();
+        let multi_round = unit_rows.iter().any(|r| r.round > 1);
+        for r in unit_rows {
+            if multi_round {
+                by.entry(("round".into(), format!("{:02}", r.round))).or_default().push(r);
+                let bucket = if r.round == 1 { "round 1" } else { "rounds 2+" };
+                by.entry(("round_bucket".into(), bucket.into())).or_default().push(r);
+            }
+            if let Ok(serde_json::Value::Object(meta)) = serde_json::from_str::<serde_json::Value>(&r.metadata) {
+                for (k, v) in meta {
+                    let value = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    by.entry((k, value)).or_default().push(r);
+                }
+            }
+        }
+        // Fields with too many values (ids, free text) are not configuration values.
+        let mut values_per_field: BTreeMap<&str, usize> = BTreeMap::new();
+        for (field, _) in by.keys() {
+            *values_per_field.entry(field.as_str()).or_default() += 1;
+        }
+        for ((field, value), slice) in &by {
+            if values_per_field[field.as_str()] > 24 || values_per_field[field.as_str()] < 2 && field != "round_bucket" {
+                continue;
+            }
+            let m = compute_metric(registry, &settings.primary_metric, slice);
+            slices.push(SliceRow {
+                model: label.clone(),
+                game: game.to_string(),
+                variant: variant.to_string(),
+                by: field.clone(),
+                value: value.clone(),
+                n: slice.len(),
+                mean_mass: mean_mass(slice),
+                metric: m.value,
+                note: m.note,
+            });
+        }
+    }
+
+    // Pairs per family × variant × subset.
+    let mut pair_rows = Vec::new();
+    let families: BTreeSet<(&str, &str)> = rows.iter().map(|r| (r.family.as_str(), r.variant.as_str())).collect();
+    for pair in pairs.iter().filter(|p| p.excluded.is_none()) {
+        for &(family, variant) in &families {
+            let pick = |label: &str, subset: &str| -> Vec<&PredictionRow> {
+                rows.iter()
+                    .zip(&labels)
+                    .filter(|(r, l)| l.as_str() == label && r.family == family && r.variant == variant)
+                    .filter(|(r, _)| match subset {
+                        "round 1" => r.round == 1,
+                        "rounds 2+" => r.round > 1,
+                        _ => true,
+                    })
+                    .map(|(r, _)| r)
+                    .collect()
+            };
+            let subsets: &[&str] = if settings.multi_round_families.contains(family) { &["all", "round 1", "rounds 2+"] } else { &["all"] };
+            for &subset in subsets {
+                let (b, a) = (pick(&pair.base, subset), pick(&pair.aligned, subset));
+                if b.is_empty() || a.is_empty() {
+                    continue;
+                }
+                let mb = compute_metric(registry, &settings.primary_metric, &b).value;
+                let ma = compute_metric(registry, &settings.primary_metric, &a).value;
+                let (mass_b, mass_a) = (mean_mass(&b), mean_mass(&a));
+                let excluded = if mass_b < settings.min_mass || mass_a < settings.min_mass {
+                    Some(format!("mean mass below {} (base {:.3}, aligned {:.3})", settings.min_mass, mass_b, mass_a))
+                } else if !(mb >= settings.min_correlation || ma >= settings.min_correlation) {
+                    Some(format!("both {} below {} (base {:.3}, aligned {:.3})", settings.primary_metric, settings.min_correlation, mb, ma))
+                } else {
+                    None
+                };
+                let winner = if excluded.is_some() || !(mb.is_finite() && ma.is_finite()) || mb == ma {
+                    String::new()
+                } else if mb > ma {
+                    "base".into()
+                } else {
+                    "aligned".into()
+                };
+                pair_rows.push(PairRow {
+                    pair: pair.name.clone(),
+                    family: family.to_string(),
+                    variant: variant.to_string(),
+                    subset: subset.to_string(),
+                    base: pair.base.clone(),
+                    aligned: pair.aligned.clone(),
+                    n: b.len(),
+                    metric_base: mb,
+                    metric_aligned: ma,
+                    mass_base: mass_b,
+                    mass_aligned: mass_a,
+                    excluded,
+                    winner,
+                });
+            }
+        }
+    }
+
+    // Wins per family × variant × subset, and over the multi-round families.
+    let mut tallies: BTreeMap<(String, String, String), (usize, usize, usize)> = BTreeMap::new();
+    for p in &pair_rows {
+        let mut keys = vec![(p.family.clone(), p.variant.clone(), p.subset.clone())];
+        if settings.multi_round_families.contains(&p.family) {
+            keys.push(("all multi-round".into(), p.variant.clone(), p.subset.clone()));
+        }
+        for k in keys {
+            let t = tallies.entry(k).or_default();
+            match p.winner.as_str() {
+                "base" => t.0 += 1,
+                "aligned" => t.1 += 1,
+                _ => t.2 += 1,
+            }
+        }
+    }
+    let wins = tallies
+        .into_iter()
+        .map(|((family, variant, subset), (b, a, x))| WinRow {
+            family,
+            variant,
+            subset,
+            base_wins: b,
+            aligned_wins: a,
+            excluded: x,
+            sign_test_p: binomial_upper_tail(a + b, a.max(b)),
+        })
+        .collect();
+    Analysis {
+        models,
+        slices,
+        pairs: pair_rows,
+        wins,
+        excluded_pairs: pairs.iter().filter(|p| p.excluded.is_some()).cloned().collect(),
+    }
+}
+
+/// A small stable string hash (seeds per unit; not for security).
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_test_matches_hand_values() {
+        // P(X >= 3 | n=3) = 1/8; P(X >= 2 | n=3) = 4/8; P(X >= 9 | n=10) = 11/1024.
+        assert!((binomial_upper_tail(3, 3) - 0.125).abs() < 1e-12);
+        assert!((binomial_upper_tail(3, 2) - 0.5).abs() < 1e-12);
+        assert!((binomial_upper_tail(10, 9) - 11.0 / 1024.0).abs() < 1e-12);
+        assert_eq!(binomial_upper_tail(0, 0), 1.0);
+        // The paper's 213 : 22 is far beyond any doubt.
+        assert!(binomial_upper_tail(235, 213) < 1e-30);
+    }
+}

@@ -1,0 +1,203 @@
+//! Planning one work unit (model × game × variant): render every decision point, apply
+//! the model's format, tokenize (in parallel), and group decisions into token sequences.
+//!
+//! Grouping rule (checked on tokens, per episode, after the chat template): a decision
+//! whose prompt tokens are a prefix of the episode's last remaining prompt is scored as a
+//! query inside that one sequence; any other decision gets its own sequence. Transcript
+//! variants make every decision of an episode fit, so a whole episode costs one forward
+//! pass; other variants fall back to one sequence per decision.
+
+use crate::{
+    data::StudyGame,
+    model::{ModelError, ModelFolder},
+    prompt::PromptFormat,
+};
+use abi_stable::std_types::RStr;
+use descry_abi::types::{DecisionPoint, Episode};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// The token ids that count as one option.
+#[derive(Debug, Clone)]
+pub struct OptionTokens {
+    /// Option id.
+    pub option: String,
+    /// First tokens of its surface forms.
+    pub token_ids: Vec<u32>,
+}
+
+/// One decision point ready to score.
+#[derive(Debug, Clone)]
+pub struct PlannedDecision {
+    /// Position of the decision in the unit's data order (rows are stored in this order).
+    pub index: usize,
+    /// The decision point.
+    pub point: DecisionPoint,
+    /// Content hash of model, format, prompt tokens and candidate tokens: the store key.
+    pub key: String,
+    /// Its prompt's token ids.
+    pub tokens: Vec<u32>,
+}
+
+/// A sequence to score, carrying one or more decisions.
+#[derive(Debug, Clone)]
+pub struct PlannedSequence {
+    /// Token ids.
+    pub tokens: Vec<u32>,
+    /// (index into the plan's decisions, query position).
+    pub queries: Vec<(usize, u32)>,
+}
+
+/// A planned work unit.
+#[derive(Debug, Clone)]
+pub struct UnitPlan {
+    /// Every decision of the unit, in data order.
+    pub decisions: Vec<PlannedDecision>,
+    /// The options and their tokens, in the game's order.
+    pub options: Vec<OptionTokens>,
+    /// Every option token, flattened (the candidates of each query).
+    pub candidates: Vec<u32>,
+}
+
+/// Why a unit cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The game failed to render a decision point.
+    #[error("game `{game}` could not render decision point {point} in variant `{variant}`: {reason}")]
+    Render {
+        /// Game name.
+        game: String,
+        /// Decision point id.
+        point: String,
+        /// Variant.
+        variant: String,
+        /// The plugin's error.
+        reason: String,
+    },
+    /// Model-side failure (template, tokenizer).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// An option has no token in this model's vocabulary.
+    #[error("option `{option}` of game `{game}` has no surface form this model can tokenize")]
+    NoOptionTokens {
+        /// Game.
+        game: String,
+        /// Option id.
+        option: String,
+    },
+}
+
+/// Renders and tokenizes every decision point of a unit.
+pub fn plan_unit(
+    model: &ModelFolder,
+    format: PromptFormat,
+    game: &StudyGame,
+    variant: &str,
+    episodes: &[Episode],
+) -> Result<UnitPlan, PlanError> {
+    let mut options = Vec::new();
+    for option in game.info.options.iter() {
+        let forms: Vec<String> = option.surface_forms.iter().map(|s| s.to_string()).collect();
+        let token_ids = model.first_tokens(&forms)?;
+        if token_ids.is_empty() {
+            return Err(PlanError::NoOptionTokens { game: game.name.clone(), option: option.id.to_string() });
+        }
+        options.push(OptionTokens { option: option.id.to_string(), token_ids });
+    }
+    let candidates: Vec<u32> = options.iter().flat_map(|o| o.token_ids.iter().copied()).collect();
+
+    let points: Vec<&DecisionPoint> = episodes.iter().flat_map(|e| e.decisions.iter()).collect();
+    let format_tag = match format {
+        PromptFormat::Plain => "plain",
+        PromptFormat::Chat => "chat",
+    };
+    let decisions: Vec<PlannedDecision> = points
+        .par_iter()
+        .enumerate()
+        .map(|(index, point)| {
+            let prompt = game.plugin.game.render(point, RStr::from_str(variant)).into_result().map_err(|e| {
+                PlanError::Render {
+                    game: game.name.clone(),
+                    point: point.id.to_string(),
+                    variant: variant.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let text = model.render(&prompt, format)?;
+            let tokens = model.encode(&text)?;
+            let key = decision_key(&model.manifest.weights_sha256, format_tag, &tokens, &candidates);
+            Ok(PlannedDecision { index, point: (*point).clone(), key, tokens })
+        })
+        .collect::<Result<_, PlanError>>()?;
+    Ok(UnitPlan { decisions, options, candidates })
+}
+
+/// The store key of a decision: what its prediction depends on, hashed.
+pub fn decision_key(weights_sha256: &str, format: &str, tokens: &[u32], candidates: &[u32]) -> String {
+    let mut h = Sha256::new();
+    h.update(weights_sha256.as_bytes());
+    h.update([0]);
+    h.update(format.as_bytes());
+    h.update([0]);
+    for t in tokens {
+        h.update(t.to_le_bytes());
+    }
+    h.update([0xff; 4]);
+    for c in candidates {
+        h.update(c.to_le_bytes());
+    }
+    let digest = h.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How sequences are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One sequence per decision (the published, naive method).
+    PerDecision,
+    /// Decisions whose prompts are token prefixes of a later prompt in their episode ride
+    /// in that prompt's sequence.
+    Prefix,
+}
+
+/// Groups the decisions at `pending` (indices into `plan.decisions`, in data order) into
+/// sequences.
+pub fn group(plan: &UnitPlan, pending: &[usize], grouping: Grouping) -> Vec<PlannedSequence> {
+    let single = |i: usize| {
+        let d = &plan.decisions[i];
+        PlannedSequence { tokens: d.tokens.clone(), queries: vec![(i, (d.tokens.len() - 1) as u32)] }
+    };
+    if grouping == Grouping::PerDecision {
+        return pending.iter().map(|&i| single(i)).collect();
+    }
+    let mut sequences = Vec::new();
+    let mut start = 0;
+    while start < pending.len() {
+        // One episode's pending decisions are contiguous in data order.
+        let episode = &plan.decisions[pending[start]].point.episode;
+        let mut end = start;
+        while end < pending.len() && &plan.decisions[pending[end]].point.episode == episode {
+            end += 1;
+        }
+        let members = &pending[start..end];
+        let carrier = members[members.len() - 1];
+        let carrier_tokens = &plan.decisions[carrier].tokens;
+        let mut shared = PlannedSequence { tokens: carrier_tokens.clone(), queries: Vec::new() };
+        for &i in members {
+            let t = &plan.decisions[i].tokens;
+            if !t.is_empty() && t.len() <= carrier_tokens.len() && carrier_tokens[..t.len()] == t[..] {
+                shared.queries.push((i, (t.len() - 1) as u32));
+            } else {
+                sequences.push(single(i));
+            }
+        }
+        sequences.push(shared);
+        start = end;
+    }
+    sequences
+}
+
+/// Tokens a grouping runs through the model (before any prefix cache).
+pub fn tokens_of(sequences: &[PlannedSequence]) -> u64 {
+    sequences.iter().map(|s| s.tokens.len() as u64).sum()
+}

@@ -1,0 +1,455 @@
+//! Running a study: check everything, then score every work unit (model × game × variant)
+//! that is not already in the store.
+
+use crate::{
+    config::{descry_home, BackendOptions, Study},
+    data::{resolve_games, GameData, GameError, StudyGame},
+    inspect::resolve_format,
+    model::{ModelError, ModelFolder},
+    plan::{group, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence, UnitPlan},
+    prompt::PromptFormat,
+    registry::Registry,
+    store::{PredictionRow, StoreError, UnitStore},
+};
+use abi_stable::std_types::{RStr, RVec};
+use descry_abi::{
+    backend::ModelBox,
+    types::{ScoreQuery, ScoreRequest, ScoreSequence},
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    time::Instant,
+};
+
+/// Why a run stopped. Configuration problems are found before any scoring starts.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A game problem (plugin, data path, variant, loader).
+    #[error(transparent)]
+    Game(#[from] GameError),
+    /// A model folder problem, with the config key.
+    #[error("config key `{key}`: {source}")]
+    Model {
+        /// The config key.
+        key: String,
+        /// The problem.
+        #[source]
+        source: ModelError,
+    },
+    /// The backend plugin is not loaded.
+    #[error("config key `backend.plugin`: no backend plugin named `{0}` is loaded; see `descry plugins`")]
+    NoBackend(String),
+    /// The backend failed to load a model.
+    #[error("backend `{backend}` could not load model {model}: {reason}")]
+    BackendLoad {
+        /// Backend name.
+        backend: String,
+        /// Model name.
+        model: String,
+        /// The backend's error.
+        reason: String,
+    },
+    /// The backend failed while scoring; what was scored before is stored.
+    #[error("scoring {unit} failed (results so far are stored; run again to resume): {reason}")]
+    Score {
+        /// The unit.
+        unit: String,
+        /// The backend's error.
+        reason: String,
+    },
+    /// Planning failed.
+    #[error("planning {unit}: {source}")]
+    Plan {
+        /// The unit.
+        unit: String,
+        /// The problem.
+        #[source]
+        source: PlanError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The study has nothing to run.
+    #[error("{0}")]
+    Empty(String),
+}
+
+/// A model of the study, opened.
+pub struct StudyModel {
+    /// Name in reports.
+    pub name: String,
+    /// The folder.
+    pub folder: ModelFolder,
+    /// How it is prompted.
+    pub format: PromptFormat,
+    /// `base` or `aligned`.
+    pub role: String,
+}
+
+impl StudyModel {
+    /// The label units are stored under: name and format (a model may run in both).
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.name, format_tag(self.format))
+    }
+}
+
+/// `plain` or `chat`.
+pub fn format_tag(format: PromptFormat) -> &'static str {
+    match format {
+        PromptFormat::Plain => "plain",
+        PromptFormat::Chat => "chat",
+    }
+}
+
+/// A pair of the study and whether it is valid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairStatus {
+    /// Pair name.
+    pub name: String,
+    /// Label of the base model's units.
+    pub base: String,
+    /// Label of the aligned model's units.
+    pub aligned: String,
+    /// Why the pair is excluded, if it is.
+    pub excluded: Option<String>,
+    /// Size in billions, if given.
+    pub size_b: Option<f64>,
+}
+
+/// Everything checked and opened before scoring.
+pub struct PreparedStudy<'r> {
+    /// Models (deduplicated by label), in study order.
+    pub models: Vec<StudyModel>,
+    /// Pairs with validity.
+    pub pairs: Vec<PairStatus>,
+    /// Games with their plugins.
+    pub games: Vec<StudyGame<'r>>,
+}
+
+/// Checks a study against the registry and the file system without reading data or
+/// running a model: every problem here names its config key.
+pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStudy<'r>, RunError> {
+    if study.pairs.is_empty() {
+        return Err(RunError::Empty("config key `pairs`: the study lists no model pairs; add a [[pairs]] table".into()));
+    }
+    if study.games.is_empty() {
+        return Err(RunError::Empty("config key `games`: the study lists no games; add a [games.NAME] table".into()));
+    }
+    if registry.backend(&study.backend.plugin).is_none() {
+        return Err(RunError::NoBackend(study.backend.plugin.clone()));
+    }
+    let games = resolve_games(study, registry)?;
+    let mut models: Vec<StudyModel> = Vec::new();
+    let mut pairs = Vec::new();
+    for (i, pair) in study.pairs.iter().enumerate() {
+        let mut labels = Vec::new();
+        for (role, m) in [("base", &pair.base), ("aligned", &pair.aligned)] {
+            let folder = ModelFolder::open(&m.path.relative())
+                .map_err(|source| RunError::Model { key: format!("pairs[{i}].{role}.path"), source })?;
+            let format = resolve_format(&m.format, role);
+            if format == PromptFormat::Chat && !folder.has_chat_template() && m.format == "chat" {
+                return Err(RunError::Model {
+                    key: format!("pairs[{i}].{role}.format"),
+                    source: ModelError::Folder { dir: folder.dir.clone(), reason: "has no chat template; use format = \"plain\"".into() },
+                });
+            }
+            let name = m.name.clone().unwrap_or_else(|| folder.manifest.name.clone());
+            let model = StudyModel { name, folder, format, role: role.to_string() };
+            let label = model.label();
+            if !models.iter().any(|m| m.label() == label) {
+                models.push(model);
+            }
+            labels.push(label);
+        }
+        let find = |label: &str| models.iter().find(|m| m.label() == label);
+        let (base, aligned) = (find(&labels[0]), find(&labels[1]));
+        let excluded = match (base, aligned) {
+            (Some(b), Some(a)) if b.folder.manifest.weights_sha256 == a.folder.manifest.weights_sha256 => {
+                Some("base and aligned are the same weights (same content hash)".to_string())
+            }
+            (_, Some(a)) if !a.folder.has_chat_template() => Some("the aligned model has no chat template".to_string()),
+            _ => None,
+        };
+        pairs.push(PairStatus {
+            name: pair.name.clone(),
+            base: labels[0].clone(),
+            aligned: labels[1].clone(),
+            excluded,
+            size_b: pair.size_b,
+        });
+    }
+    // A model only in excluded pairs is not scored.
+    models.retain(|m| pairs.iter().any(|p| p.excluded.is_none() && (p.base == m.label() || p.aligned == m.label())));
+    // Aligned models without a template fall back to plain only when excluded anyway.
+    Ok(PreparedStudy { models, pairs, games })
+}
+
+/// How the run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Sequence grouping (prefix transcripts by default).
+    pub grouping: Grouping,
+    /// Show progress bars on standard error.
+    pub progress: bool,
+    /// Tokens per scoring call (store granularity; the backend batches inside it).
+    pub chunk_tokens: usize,
+}
+
+/// What one unit did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitSummary {
+    /// Model label.
+    pub model: String,
+    /// Game.
+    pub game: String,
+    /// Variant.
+    pub variant: String,
+    /// Decisions in the unit.
+    pub decisions: usize,
+    /// Decisions found in the store.
+    pub resumed: usize,
+    /// Tokens the naive method would run for the scored decisions.
+    pub naive_tokens: u64,
+    /// Tokens in the sequences sent to the backend.
+    pub sequence_tokens: u64,
+    /// Tokens the backend computed (after its prefix cache).
+    pub computed_tokens: u64,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// The backend spec a model is loaded with (JSON for the backend plugin).
+pub fn backend_spec(options: &BackendOptions, model_dir: &std::path::Path) -> String {
+    let library = options
+        .ort_library
+        .as_ref()
+        .map(|p| p.relative())
+        .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
+        .unwrap_or_else(|| descry_home().join("onnxruntime").join("libonnxruntime.so.1.31.1"));
+    serde_json::json!({
+        "path": model_dir,
+        "device": options.device,
+        "threads": options.threads,
+        "batch_tokens": options.batch_tokens,
+        "graph_optimization": options.graph_optimization,
+        "ort_library": library,
+    })
+    .to_string()
+}
+
+/// Loads a model through the study's backend.
+pub fn load_backend_model(study: &Study, registry: &Registry, model: &StudyModel) -> Result<ModelBox, RunError> {
+    let backend = registry.backend(&study.backend.plugin).ok_or_else(|| RunError::NoBackend(study.backend.plugin.clone()))?;
+    let spec = backend_spec(&study.backend, &model.folder.dir);
+    backend.backend.load(RStr::from_str(&spec)).into_result().map_err(|e| RunError::BackendLoad {
+        backend: study.backend.plugin.clone(),
+        model: model.name.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Runs every unit of a prepared study, resuming from the store.
+pub fn run_units(
+    study: &Study,
+    registry: &Registry,
+    prepared: &PreparedStudy,
+    data: &BTreeMap<String, GameData>,
+    options: &RunOptions,
+) -> Result<Vec<UnitSummary>, RunError> {
+    let mut summaries = Vec::new();
+    for model in &prepared.models {
+        let mut backend_model: Option<ModelBox> = None;
+        for game in &prepared.games {
+            let Some(game_data) = data.get(&game.name) else { continue };
+            for variant in &game.variants {
+                let unit = format!("{} / {} / {}", model.label(), game.name, variant);
+                let store = UnitStore::new(&options.out, &model.label(), &game.name, variant);
+                if store.is_complete() {
+                    let n = store.rows()?.len();
+                    eprintln!("unit {unit}: complete in the store ({n} decisions), skipped");
+                    continue;
+                }
+                let started = Instant::now();
+                let plan = plan_unit(&model.folder, model.format, game, variant, &game_data.episodes)
+                    .map_err(|source| RunError::Plan { unit: unit.clone(), source })?;
+                let stored: std::collections::HashSet<String> = store.rows()?.into_iter().map(|r| r.key).collect();
+                let pending: Vec<usize> =
+                    (0..plan.decisions.len()).filter(|&i| !stored.contains(&plan.decisions[i].key)).collect();
+                let resumed = plan.decisions.len() - pending.len();
+                let sequences = group(&plan, &pending, options.grouping);
+                let naive_tokens: u64 = pending.iter().map(|&i| plan.decisions[i].tokens.len() as u64).sum();
+                let sequence_tokens = tokens_of(&sequences);
+                let bar = progress_bar(options.progress, &unit, plan.decisions.len() as u64, resumed as u64);
+                let mut computed_tokens = 0;
+                if !sequences.is_empty() {
+                    if backend_model.is_none() {
+                        backend_model = Some(load_backend_model(study, registry, model)?);
+                    }
+                    let Some(bm) = backend_model.as_ref() else { unreachable!("loaded above") };
+                    for chunk in chunks(&sequences, options.chunk_tokens) {
+                        let (rows, computed) = score_chunk(bm, model, game, variant, &plan, chunk)
+                            .map_err(|reason| RunError::Score { unit: unit.clone(), reason })?;
+                        computed_tokens += computed;
+                        store.append(&rows)?;
+                        bar.inc(rows.len() as u64);
+                    }
+                }
+                let rows = store.complete()?;
+                bar.finish_and_clear();
+                let seconds = started.elapsed().as_secs_f64();
+                let scored = pending.len();
+                let mean_mass = rows.iter().map(|r| r.mass).sum::<f64>() / rows.len().max(1) as f64;
+                eprintln!(
+                    "unit {unit}: {} decisions ({} resumed, {} scored at {:.1}/s) in {:.1}s; {} tokens run vs {} naive ({:.1}x fewer); mean mass {:.3}",
+                    rows.len(),
+                    resumed,
+                    scored,
+                    scored as f64 / seconds.max(1e-9),
+                    seconds,
+                    computed_tokens,
+                    naive_tokens,
+                    naive_tokens as f64 / (computed_tokens.max(1)) as f64,
+                    mean_mass
+                );
+                summaries.push(UnitSummary {
+                    model: model.label(),
+                    game: game.name.clone(),
+                    variant: variant.clone(),
+                    decisions: rows.len(),
+                    resumed,
+                    naive_tokens,
+                    sequence_tokens,
+                    computed_tokens,
+                    seconds,
+                });
+            }
+        }
+    }
+    Ok(summaries)
+}
+
+fn progress_bar(enabled: bool, unit: &str, total: u64, done: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total),
+        if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} decisions, {per_sec}, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(unit.to_string());
+    bar.set_position(done);
+    bar
+}
+
+/// Splits sequences into scoring calls of about `budget` tokens (at least one sequence).
+fn chunks(sequences: &[PlannedSequence], budget: usize) -> Vec<&[PlannedSequence]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut tokens = 0;
+    for (i, s) in sequences.iter().enumerate() {
+        if i > start && tokens + s.tokens.len() > budget {
+            out.push(&sequences[start..i]);
+            start = i;
+            tokens = 0;
+        }
+        tokens += s.tokens.len();
+    }
+    if start < sequences.len() {
+        out.push(&sequences[start..]);
+    }
+    out
+}
+
+/// Scores one chunk and turns the log-probs into prediction rows.
+fn score_chunk(
+    backend: &ModelBox,
+    model: &StudyModel,
+    game: &StudyGame,
+    variant: &str,
+    plan: &UnitPlan,
+    chunk: &[PlannedSequence],
+) -> Result<(Vec<PredictionRow>, u64), String> {
+    let request = ScoreRequest {
+        sequences: chunk
+            .iter()
+            .map(|s| ScoreSequence {
+                tokens: RVec::from(s.tokens.clone()),
+                queries: s
+                    .queries
+                    .iter()
+                    .map(|&(_, position)| ScoreQuery { position, candidates: RVec::from(plan.candidates.clone()) })
+                    .collect(),
+            })
+            .collect(),
+        top_k: 0,
+    };
+    let result = backend.score(&request).into_result().map_err(|e| e.to_string())?;
+    if result.sequences.len() != chunk.len() {
+        return Err(format!("backend returned {} sequences for {}", result.sequences.len(), chunk.len()));
+    }
+    let target = game.info.target_option.as_str();
+    let mut rows = Vec::new();
+    for (seq, scores) in chunk.iter().zip(result.sequences.iter()) {
+        if scores.queries.len() != seq.queries.len() {
+            return Err("backend returned a different number of queries than asked".into());
+        }
+        for (&(decision, _), q) in seq.queries.iter().zip(scores.queries.iter()) {
+            let d = &plan.decisions[decision];
+            let probs = option_probabilities(plan, &q.candidate_logprobs, q.logsumexp)?;
+            let mass: f64 = probs.iter().map(|(_, p)| p).sum();
+            let normalised: Vec<(String, f64)> =
+                probs.iter().map(|(o, p)| (o.clone(), if mass > 0.0 { p / mass } else { f64::NAN })).collect();
+            let prediction = normalised.iter().find(|(o, _)| o == target).map(|(_, p)| *p).unwrap_or(f64::NAN);
+            let option_probs = serde_json::to_string(&normalised.iter().cloned().collect::<BTreeMap<_, _>>())
+                .map_err(|e| e.to_string())?;
+            let p = &d.point;
+            rows.push(PredictionRow {
+                key: d.key.clone(),
+                index: d.index,
+                model: model.name.clone(),
+                role: model.role.clone(),
+                format: format_tag(model.format).into(),
+                game: game.name.clone(),
+                family: game.info.family.to_string(),
+                variant: variant.to_string(),
+                decision: p.id.to_string(),
+                episode: p.episode.to_string(),
+                round: p.round,
+                outcome_option: p.outcome.option.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+                outcome: p.outcome.rate,
+                weight: p.outcome.weight,
+                prediction,
+                mass,
+                option_probs,
+                prompt_tokens: d.tokens.len(),
+                flags: p.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(";"),
+                metadata: p.metadata_json.to_string(),
+            });
+        }
+    }
+    Ok((rows, result.stats.tokens_computed))
+}
+
+/// p(option) = Σ over the option's tokens of exp(logprob − logsumexp), in the plan's
+/// option order.
+fn option_probabilities(plan: &UnitPlan, logprobs: &[f32], logsumexp: f32) -> Result<Vec<(String, f64)>, String> {
+    if logprobs.len() != plan.candidates.len() {
+        return Err(format!("backend returned {} candidate log-probs for {}", logprobs.len(), plan.candidates.len()));
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    for option in &plan.options {
+        let n = option.token_ids.len();
+        let p: f64 = logprobs[at..at + n].iter().map(|&lp| ((lp - logsumexp) as f64).exp()).sum();
+        out.push((option.option.clone(), p));
+        at += n;
+    }
+    Ok(out)
+}
