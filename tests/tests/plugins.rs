@@ -82,7 +82,7 @@ fn a_panicking_plugin_is_an_error_naming_it_and_the_host_carries_on() {
         &study,
         format!(
             "[data]\nroot = \"{}\"\n\n[games.panicky]\nplugin = \"panicking-fixture\"\ndata = \"akata\"\n\n\
-             [games.matrix]\ndata = \"akata/akata_decisions_enriched.csv\"\nvariants = [\"native\"]\n",
+             [games.matrix]\ndata = \"akata\"\nvariants = [\"native\"]\n",
             shared_dir().join("data").display()
         ),
     )

@@ -65,6 +65,12 @@ pub enum Command {
         #[arg(long)]
         naive: bool,
     },
+    /// Human data sets.
+    Data {
+        /// What to do.
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Rebuild the report of a run folder from its stored predictions.
     Report {
         /// The run folder.
@@ -81,6 +87,22 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+}
+
+/// `descry data` actions.
+#[derive(Subcommand, Debug)]
+pub enum DataAction {
+    /// Download the public Akata and choices13k releases at their pinned commits and verify
+    /// their sha256 (for machines without `../shared/data`).
+    Fetch {
+        /// Destination folder (default: `$DESCRY_HOME/data`, where studies look when
+        /// `../shared/data` does not exist).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Base URL serving `REPOSITORY/COMMIT/PATH` (for mirrors and tests).
+        #[arg(long, default_value = descry_core::fetch::DEFAULT_BASE_URL)]
+        base_url: String,
     },
 }
 

@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod config;
 pub mod data;
+pub mod fetch;
 pub mod inspect;
 pub mod model;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod config;
+mod data;
 mod inspect;
 mod plugins;
 mod run;
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Inspect { study, set, format } => inspect::run(cli, study, set, *format),
         Command::Run { study, set, out, naive } => run::run(cli, study, set, out.as_deref(), *naive),
         Command::Report { run_dir } => run::report(cli, run_dir),
+        Command::Data { action: crate::DataAction::Fetch { to, base_url } } => data::fetch(to.as_deref(), base_url),
     }
 }
 
