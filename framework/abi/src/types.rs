@@ -42,8 +42,11 @@ pub struct PromptVariant {
     pub name: RString,
     /// What differs in this variant.
     pub description: RString,
-    /// True when the rendering of round k followed by the person's answer is a prefix of
-    /// the rendering of round k+1, so a whole episode can be scored as one sequence.
+    /// True when, for consecutive decision points k, k+1 of an episode, the messages of
+    /// prompt k followed by one assistant message `answer_prefix + ANSWER + "\"}"` (i.e.
+    /// `{"decision": "ANSWER"}`, ANSWER the option as the person gave it) are, message by
+    /// message, a prefix of the messages of prompt k+1, so a whole episode can be scored as
+    /// one sequence. The host still checks the property on tokens before relying on it.
     pub transcript: bool,
 }
 

@@ -65,6 +65,24 @@ pub enum Command {
         #[arg(long)]
         naive: bool,
     },
+    /// Build a scoring-ready model folder (ONNX graph, tokenizer, chat template, manifest)
+    /// from a GGUF file or a Hugging Face checkpoint folder. No network, no Python.
+    Import {
+        /// A `.gguf` file, or a folder with `config.json` + `*.safetensors` + `tokenizer.json`.
+        source: PathBuf,
+        /// The model folder to write (written whole or not at all).
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (default: from the source's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace an existing model folder.
+        #[arg(long)]
+        force: bool,
+        /// Store weights in `model.onnx.data` even below 2 GB.
+        #[arg(long)]
+        external_data: bool,
+    },
     /// Human data sets.
     Data {
         /// What to do.

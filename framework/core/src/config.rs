@@ -121,8 +121,8 @@ pub struct ModelSection {
     /// Name in reports (default: the folder name).
     #[serde(default)]
     pub name: Option<String>,
-    /// Model folder written by `descry import`.
-    #[serde(serialize_with = "RelativePathBuf::serialize_relative")]
+    /// Model folder written by `descry import` (see [`ModelSection::folder`]).
+    #[serde(serialize_with = "RelativePathBuf::serialize_original")]
     pub path: RelativePathBuf,
     /// Prompt format: `native` (base: plain text; aligned: its chat template), `plain`, or
     /// `chat` (the control formats of the paper).
@@ -132,6 +132,26 @@ pub struct ModelSection {
 
 fn native() -> String {
     "native".into()
+}
+
+impl ModelSection {
+    /// The model folder: `$DESCRY_HOME` / `${DESCRY_HOME}` and a leading `~/` are expanded
+    /// (so a study can name the setup script's models on any machine); other relative paths
+    /// are relative to the study file.
+    pub fn folder(&self) -> PathBuf {
+        let original = self.path.original().to_string_lossy().to_string();
+        for var in ["${DESCRY_HOME}", "$DESCRY_HOME"] {
+            if let Some(rest) = original.strip_prefix(var) {
+                return descry_home().join(rest.trim_start_matches('/'));
+            }
+        }
+        if let Some(rest) = original.strip_prefix("~/") {
+            if let Some(home) = std::env::var_os("HOME") {
+                return PathBuf::from(home).join(rest);
+            }
+        }
+        self.path.relative()
+    }
 }
 
 /// `[[pairs]]`

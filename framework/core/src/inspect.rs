@@ -30,7 +30,7 @@ pub fn inspect(study: &Study, registry: &Registry) -> Result<Inspection, GameErr
     let mut models = Vec::new();
     for pair in &study.pairs {
         for (role, m) in [("base", &pair.base), ("aligned", &pair.aligned)] {
-            match ModelFolder::open(&m.path.relative()) {
+            match ModelFolder::open(&m.folder()) {
                 Ok(folder) => {
                     let format = resolve_format(&m.format, role);
                     models.push((m.name.clone().unwrap_or_else(|| folder.manifest.name.clone()), folder, format));

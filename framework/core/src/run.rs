@@ -147,7 +147,7 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
     for (i, pair) in study.pairs.iter().enumerate() {
         let mut labels = Vec::new();
         for (role, m) in [("base", &pair.base), ("aligned", &pair.aligned)] {
-            let folder = ModelFolder::open(&m.path.relative())
+            let folder = ModelFolder::open(&m.folder())
                 .map_err(|source| RunError::Model { key: format!("pairs[{i}].{role}.path"), source })?;
             let format = resolve_format(&m.format, role);
             if format == PromptFormat::Chat && !folder.has_chat_template() && m.format == "chat" {
@@ -235,9 +235,8 @@ pub fn backend_spec(options: &BackendOptions, model_dir: &std::path::Path) -> St
         "path": model_dir,
         "device": options.device,
         "threads": options.threads,
-        "batch_tokens": options.batch_tokens,
-        "graph_optimization": options.graph_optimization,
-        "ort_library": library,
+        "token_budget": options.batch_tokens,
+        "ort_dylib": library,
     })
     .to_string()
 }
@@ -410,6 +409,12 @@ fn score_chunk(
             let option_probs = serde_json::to_string(&normalised.iter().cloned().collect::<BTreeMap<_, _>>())
                 .map_err(|e| e.to_string())?;
             let p = &d.point;
+            // A game may split its data into analysis families (the matrix plugin's
+            // one-shot sets); the point's metadata says so, else the game's family holds.
+            let family = serde_json::from_str::<serde_json::Value>(p.metadata_json.as_str())
+                .ok()
+                .and_then(|m| m.get("family").and_then(|f| f.as_str()).map(str::to_string))
+                .unwrap_or_else(|| game.info.family.to_string());
             rows.push(PredictionRow {
                 key: d.key.clone(),
                 index: d.index,
@@ -417,7 +422,7 @@ fn score_chunk(
                 role: model.role.clone(),
                 format: format_tag(model.format).into(),
                 game: game.name.clone(),
-                family: game.info.family.to_string(),
+                family,
                 variant: variant.to_string(),
                 decision: p.id.to_string(),
                 episode: p.episode.to_string(),

@@ -2,6 +2,7 @@
 
 mod config;
 mod data;
+mod import;
 mod inspect;
 mod plugins;
 mod run;
@@ -22,6 +23,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Inspect { study, set, format } => inspect::run(cli, study, set, *format),
         Command::Run { study, set, out, naive } => run::run(cli, study, set, out.as_deref(), *naive),
         Command::Report { run_dir } => run::report(cli, run_dir),
+        Command::Import { source, out, name, force, external_data } => {
+            import::run(source, out, name.clone(), *force, *external_data)
+        }
         Command::Data { action: crate::DataAction::Fetch { to, base_url } } => data::fetch(to.as_deref(), base_url),
     }
 }

@@ -1,0 +1,235 @@
+use super::*;
+use descry_game_kit::{glee::reasons, shared_data_dir, transcript::check_episode};
+use std::path::PathBuf;
+
+fn real() -> LoadedData {
+    load(&shared_data_dir().join("glee"))
+        .expect("the real GLEE sample must be at ../shared/data/glee")
+}
+
+fn points(data: &LoadedData) -> Vec<&DecisionPoint> {
+    data.episodes
+        .iter()
+        .flat_map(|e| e.decisions.iter())
+        .collect()
+}
+
+fn answer(p: &DecisionPoint) -> String {
+    let meta: serde_json::Value = serde_json::from_str(p.metadata_json.as_str()).unwrap();
+    meta["answer"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn counts_match_the_published_sample() {
+    let data = real();
+    let points = points(&data);
+    assert_eq!(points.len(), 24);
+    let accept = points
+        .iter()
+        .filter(|p| {
+            p.outcome.option.as_ref().map(|o| o.as_str())
+                == abi_stable::std_types::ROption::RSome("accept")
+        })
+        .count();
+    let reject = points.iter().filter(|p| p.outcome.rate == 0.0).count();
+    assert_eq!((accept, reject), (19, 5));
+    // 23 games have a log and a known human; those where the human only proposed are
+    // skipped with a reason, never guessed or dropped silently.
+    let no_decision = data
+        .skipped
+        .iter()
+        .filter(|s| s.reason.starts_with(reasons::NO_HUMAN_DECISION))
+        .count();
+    assert_eq!(data.episodes.len() + no_decision, 23);
+    assert_eq!(data.skipped.len(), no_decision, "{:?}", data.skipped);
+    // Ids are unique; rounds are the game's rounds.
+    let mut ids: Vec<&str> = points.iter().map(|p| p.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 24);
+    assert!(points.iter().all(|p| p.flags.is_empty()));
+}
+
+#[test]
+fn loads_the_same_from_any_level_of_the_layout() {
+    let root = shared_data_dir().join("glee");
+    let a = points(&real()).len();
+    assert_eq!(points(&load(&root.join("human_vs_llm")).unwrap()).len(), a);
+    assert_eq!(
+        points(&load(&root.join("human_vs_llm/bargaining")).unwrap()).len(),
+        a
+    );
+}
+
+#[test]
+fn transcript_prefix_property_on_real_episodes() {
+    let data = real();
+    let mut multi = 0;
+    for episode in data.episodes.iter() {
+        let prompts: Vec<Prompt> = episode
+            .decisions
+            .iter()
+            .map(|p| render(p, "transcript").unwrap())
+            .collect();
+        let answers: Vec<String> = episode.decisions.iter().map(answer).collect();
+        check_episode(&prompts, &answers).unwrap();
+        multi += usize::from(episode.decisions.len() > 1);
+    }
+    assert!(
+        multi >= 3,
+        "the sample has episodes with several human decisions"
+    );
+}
+
+#[test]
+fn every_point_renders_in_every_variant() {
+    let data = real();
+    for p in points(&data) {
+        for v in VARIANTS {
+            let prompt = render(p, v.name).unwrap();
+            assert_eq!(prompt.answer_prefix.as_str(), "{\"decision\": \"");
+            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
+            assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
+        }
+    }
+    let err = render(points(&data)[0], "nope").unwrap_err().to_string();
+    assert!(err.contains("native, transcript, predict"), "{err}");
+}
+
+#[test]
+fn renders_the_history_the_human_saw() {
+    let data = real();
+    let p = points(&data)
+        .into_iter()
+        .find(|p| p.id.as_str() == "0003852CF8408F00-r4")
+        .unwrap();
+    let prompt = render(p, "native").unwrap();
+    let user = prompt.messages[1].content.as_str();
+    // Alice (human) proposed in rounds 1 and 3; Bob offered 5000/5000 in round 2 (rejected).
+    assert!(user.contains("Round 1\nYou offered: you would get $7,354, and Bob would get $2,646.\nYour message: Good\nBob rejected your offer."), "{user}");
+    assert!(user.contains("Round 2\nBob's offer:\nBob's message: Let's split it evenly. Fair play!\nYou would get $5,000, and Bob would get $5,000.\nYou rejected the offer."), "{user}");
+    assert!(
+        user.ends_with(
+            "You would get $6,000, and Bob would get $4,000.\nDo you accept this offer?"
+        ),
+        "{user}"
+    );
+    // delta 1.0 for both: no inflation text anywhere.
+    assert!(!prompt.messages[0].content.contains("inflation"));
+}
+
+// --------------------------------------------------------------------------- bad input
+
+const CONFIG: &str = r#"{"name": "t", "player_1_type": "otree_LLM", "player_2_type": "otree",
+ "player_1_args": {"public_name": "Alice"}, "player_2_args": {"public_name": "Bob"},
+ "game_args": {"money_to_divide": 100, "max_rounds": 12, "complete_information": true,
+ "messages_allowed": true, "delta_1": 0.9, "delta_2": 0.8}}"#;
+
+fn game_dir(log: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let game = dir.path().join("human_vs_llm/bargaining/0/0/0/G1");
+    std::fs::create_dir_all(&game).unwrap();
+    std::fs::write(game.join("config.json"), CONFIG).unwrap();
+    std::fs::write(game.join("game.csv"), log).unwrap();
+    let log_path = game.join("game.csv");
+    (dir, log_path)
+}
+
+const HEADER: &str = "alice_gain,bob_gain,message,player,round,decision\n";
+
+#[test]
+fn a_good_small_game_loads() {
+    let (dir, _) = game_dir(&format!("{HEADER}60.0,40.0,hi,Alice,1,None\n,,None,Bob,1,reject\n50.0,50.0,ok,Bob,2,None\n,,None,Alice,2,reject\n70.0,30.0,last,Alice,3,None\n,,None,Bob,3,accept\n"));
+    let data = load(dir.path()).unwrap();
+    let pts = points(&data);
+    assert_eq!(pts.len(), 2);
+    assert_eq!(pts[1].round, 3);
+    let prompts: Vec<Prompt> = pts
+        .iter()
+        .map(|p| render(p, "transcript").unwrap())
+        .collect();
+    check_episode(&prompts, &["reject".to_string(), "accept".to_string()]).unwrap();
+    let text = prompts[1]
+        .messages
+        .iter()
+        .map(|m| m.content.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("{\"bob_gain\": 50, \"alice_gain\": 50, \"message\": \"ok\"}"),
+        "{text}"
+    );
+    assert!(text.contains("Due to inflation, the money you gain is worth 36% less than in the first round, and the money Alice gains is worth 19% less."), "{text}");
+}
+
+#[test]
+fn unknown_decision_names_file_line_and_column() {
+    let (dir, log) = game_dir(&format!(
+        "{HEADER}60.0,40.0,hi,Alice,1,None\n,,None,Bob,1,maybe\n"
+    ));
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&log.display().to_string()), "{err}");
+    assert!(
+        err.contains("line 3, column `decision` (#6): unknown decision `maybe`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_row_names_file_line_and_column() {
+    let (dir, log) = game_dir(&format!(
+        "{HEADER}60.0,40.0,hi,Alice,1\n,,None,Bob,1,accept\n"
+    ));
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&log.display().to_string()), "{err}");
+    assert!(
+        err.contains(
+            "line 2, column `decision` (#6): malformed row: 5 fields where the header has 6"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_value_names_file_line_and_column() {
+    let (dir, _) = game_dir(&format!(
+        "{HEADER}sixty,40.0,hi,Alice,1,None\n,,None,Bob,1,accept\n"
+    ));
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2, column `alice_gain` (#1): `sixty` is not a number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_column_names_file_line_and_column() {
+    let (dir, log) = game_dir("alice_gain,bob_gain,message,player,round\n60.0,40.0,hi,Alice,1\n");
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&log.display().to_string()), "{err}");
+    assert!(
+        err.contains("line 1, column `decision`: missing from the header"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_folder_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-data");
+    let err = load(&missing).unwrap_err().to_string();
+    assert!(
+        err.contains("no-such-data") && err.contains("human_vs_llm/bargaining"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_params_are_rejected() {
+    let request = LoadRequest {
+        path: shared_data_dir().join("glee").display().to_string().into(),
+        params_json: "{\"x\": 1}".into(),
+    };
+    let err = Bargaining.load(&request).unwrap_err().to_string();
+    assert!(err.contains("unknown field `x`"), "{err}");
+}

@@ -1,0 +1,335 @@
+//! GLEE human-vs-LLM games: finding them and telling which player was the human.
+//!
+//! The published layout is `human_vs_llm/<family>/<c1>/<c2>/<c3>/<GAME_ID>/` with a
+//! `config.json` (game parameters, player types) and a `game.csv` (the log). Games are
+//! found by walking the family folder, never from an index file, so any sample of the
+//! published data in that layout loads the same way. The human is the player whose type is
+//! `otree` (`otree_LLM` is the LLM): `player_1_type == "otree"` means player 1 (Alice) is
+//! human, `"otree_LLM"` means player 2 (Bob) is. A game folder is skipped, with its reason,
+//! when it has no `config.json` (the human cannot be determined, and is never guessed), no
+//! `game.csv` (no log), or player types that do not say who is human.
+
+use crate::{json::read_json, KitError};
+use descry_abi::types::SkippedItem;
+use serde::{de::DeserializeOwned, Deserialize};
+use std::path::{Path, PathBuf};
+
+/// Reasons a game folder is skipped; each [`SkippedItem::reason`] starts with one of these.
+pub mod reasons {
+    /// The folder has a log but no `config.json`.
+    pub const NO_CONFIG: &str = "no config.json, so which player was human cannot be determined";
+    /// The folder has a `config.json` but no log.
+    pub const NO_LOG: &str = "no game.csv (a configuration without a game log)";
+    /// The player types do not identify the human.
+    pub const UNKNOWN_HUMAN: &str = "the player types do not say which player was human";
+    /// The human made no decision of the kind the game predicts.
+    pub const NO_HUMAN_DECISION: &str = "the human made no decision of the kind predicted here";
+}
+
+/// `player_N_args` of a GLEE config (other keys are ignored).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PlayerArgs {
+    /// The name the player went by in the game (`Alice`, `Bob`).
+    pub public_name: Option<String>,
+    /// The player's discount factor, where the config gives it here (older bargaining
+    /// configs) rather than in `game_args`.
+    pub delta: Option<f64>,
+}
+
+/// A GLEE `config.json`, with the family-specific `game_args` as `A`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GleeConfig<A> {
+    /// Configuration name (e.g. `bargaining_622`).
+    pub name: Option<String>,
+    /// `otree` (human) or `otree_LLM`.
+    pub player_1_type: Option<String>,
+    /// `otree` (human) or `otree_LLM`.
+    pub player_2_type: Option<String>,
+    /// Player 1's arguments.
+    #[serde(default)]
+    pub player_1_args: PlayerArgs,
+    /// Player 2's arguments.
+    #[serde(default)]
+    pub player_2_args: PlayerArgs,
+    /// The game's parameters.
+    pub game_args: A,
+}
+
+/// Which player of a GLEE game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seat {
+    /// Player 1 (Alice: proposes first; the seller in negotiation and persuasion).
+    Player1,
+    /// Player 2 (Bob).
+    Player2,
+}
+
+/// A game folder with a log, a config and a known human player.
+#[derive(Debug, Clone)]
+pub struct GleeGame<A> {
+    /// The game id (the folder name).
+    pub id: String,
+    /// The folder, as `<family>/<c1>/<c2>/<c3>/<GAME_ID>` (for messages).
+    pub label: String,
+    /// `config.json`.
+    pub config_path: PathBuf,
+    /// `game.csv`.
+    pub log_path: PathBuf,
+    /// The parsed config.
+    pub config: GleeConfig<A>,
+    /// The human's seat.
+    pub human: Seat,
+}
+
+impl<A> GleeGame<A> {
+    /// The public name of the player in `seat` (`Alice` / `Bob` when the config is silent).
+    pub fn name(&self, seat: Seat) -> String {
+        let (args, default) = match seat {
+            Seat::Player1 => (&self.config.player_1_args, "Alice"),
+            Seat::Player2 => (&self.config.player_2_args, "Bob"),
+        };
+        args.public_name
+            .clone()
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    /// The human's public name.
+    pub fn human_name(&self) -> String {
+        self.name(self.human)
+    }
+
+    /// The LLM opponent's public name.
+    pub fn opponent_name(&self) -> String {
+        self.name(self.opponent())
+    }
+
+    /// The LLM opponent's seat.
+    pub fn opponent(&self) -> Seat {
+        match self.human {
+            Seat::Player1 => Seat::Player2,
+            Seat::Player2 => Seat::Player1,
+        }
+    }
+
+    /// A skipped item for this game.
+    pub fn skip(&self, reason: impl Into<String>) -> SkippedItem {
+        SkippedItem {
+            item: self.label.clone().into(),
+            reason: reason.into().into(),
+        }
+    }
+}
+
+/// The games found under one family folder, and the folders skipped.
+#[derive(Debug)]
+pub struct Scan<A> {
+    /// Games with a log and a known human, sorted by folder.
+    pub games: Vec<GleeGame<A>>,
+    /// Folders that were not turned into games, with reasons.
+    pub skipped: Vec<SkippedItem>,
+}
+
+/// The folder holding `family`'s games under `path`, which may be the GLEE data folder
+/// (containing `human_vs_llm/`), the `human_vs_llm` folder itself, or the family folder.
+pub fn family_dir(path: &Path, family: &str) -> Result<PathBuf, KitError> {
+    let candidates = [
+        path.join("human_vs_llm").join(family),
+        path.join(family),
+        path.to_path_buf(),
+    ];
+    for (i, dir) in candidates.iter().enumerate() {
+        // The path itself only counts when it is named after the family.
+        if i == 2 && path.file_name().and_then(|n| n.to_str()) != Some(family) {
+            continue;
+        }
+        if dir.is_dir() {
+            return Ok(dir.clone());
+        }
+    }
+    Err(KitError::io(
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no `{family}` games here: expected `human_vs_llm/{family}/` or `{family}/` inside it, \
+                 or the `{family}` folder itself"
+            ),
+        ),
+    ))
+}
+
+/// Walks `path` (see [`family_dir`]) for `family`'s game folders and reads each config.
+/// Errors: the folder does not exist or cannot be listed; a `config.json` is malformed.
+pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, KitError> {
+    let root = family_dir(path, family)?;
+    let mut folders = Vec::new();
+    collect_game_folders(&root, &mut folders)?;
+    let mut games = Vec::new();
+    let mut skipped = Vec::new();
+    for dir in folders {
+        let rel = dir.strip_prefix(&root).unwrap_or(&dir);
+        let label = Path::new(family)
+            .join(rel)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let config_path = dir.join("config.json");
+        let log_path = dir.join("game.csv");
+        let skip = |reason: String| SkippedItem {
+            item: label.clone().into(),
+            reason: reason.into(),
+        };
+        if !config_path.is_file() {
+            skipped.push(skip(reasons::NO_CONFIG.to_string()));
+            continue;
+        }
+        if !log_path.is_file() {
+            skipped.push(skip(reasons::NO_LOG.to_string()));
+            continue;
+        }
+        let config: GleeConfig<A> = read_json(&config_path)?;
+        let p1 = config.player_1_type.as_deref();
+        let p2 = config.player_2_type.as_deref();
+        let human = match (p1, p2) {
+            (Some("otree"), None | Some("otree_LLM")) => Seat::Player1,
+            (Some("otree_LLM"), None | Some("otree")) => Seat::Player2,
+            _ => {
+                skipped.push(skip(format!(
+                    "{}: player_1_type = {:?}, player_2_type = {:?} (expected one `otree`, the other `otree_LLM`)",
+                    reasons::UNKNOWN_HUMAN,
+                    p1,
+                    p2
+                )));
+                continue;
+            }
+        };
+        games.push(GleeGame {
+            id,
+            label,
+            config_path,
+            log_path,
+            config,
+            human,
+        });
+    }
+    Ok(Scan { games, skipped })
+}
+
+/// Depth-first, in name order: a folder holding `config.json` or `game.csv` is a game
+/// folder (not descended further); other folders are walked.
+fn collect_game_folders(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), KitError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| KitError::io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for sub in entries {
+        if sub.join("config.json").is_file() || sub.join("game.csv").is_file() {
+            out.push(sub);
+        } else {
+            collect_game_folders(&sub, out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Args {}
+
+    fn game(root: &Path, id: &str, config: Option<&str>, log: bool) {
+        let dir = root.join("human_vs_llm/bargaining/0/1").join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(types) = config {
+            std::fs::write(
+                dir.join("config.json"),
+                format!("{{{types}, \"game_args\": {{}}}}"),
+            )
+            .unwrap();
+        }
+        if log {
+            std::fs::write(dir.join("game.csv"), "x\n").unwrap();
+        }
+    }
+
+    #[test]
+    fn finds_games_and_tells_who_is_human_without_guessing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        game(
+            root,
+            "A",
+            Some(r#""player_1_type": "otree", "player_2_type": "otree_LLM""#),
+            true,
+        );
+        game(
+            root,
+            "B",
+            Some(
+                r#""player_1_type": "otree_LLM", "player_2_type": "otree", "player_2_args": {"public_name": "Bea"}"#,
+            ),
+            true,
+        );
+        game(root, "C", None, true);
+        game(root, "D", Some(r#""player_1_type": "otree""#), false);
+        game(
+            root,
+            "E",
+            Some(r#""player_1_type": "otree", "player_2_type": "otree""#),
+            true,
+        );
+        let found_games = scan::<Args>(root, "bargaining").unwrap();
+        let found: Vec<(&str, Seat, String)> = found_games
+            .games
+            .iter()
+            .map(|g| (g.id.as_str(), g.human, g.human_name()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("A", Seat::Player1, "Alice".to_string()),
+                ("B", Seat::Player2, "Bea".to_string())
+            ]
+        );
+        let skipped: Vec<(String, String)> = found_games
+            .skipped
+            .iter()
+            .map(|s| (s.item.to_string(), s.reason.to_string()))
+            .collect();
+        assert_eq!(skipped.len(), 3);
+        assert_eq!(
+            skipped[0],
+            (
+                "bargaining/0/1/C".to_string(),
+                reasons::NO_CONFIG.to_string()
+            )
+        );
+        assert_eq!(skipped[1].1, reasons::NO_LOG);
+        assert!(
+            skipped[2].1.starts_with(reasons::UNKNOWN_HUMAN),
+            "{:?}",
+            skipped[2]
+        );
+        // The same games from the family folder itself.
+        assert_eq!(
+            scan::<Args>(&root.join("human_vs_llm/bargaining"), "bargaining")
+                .unwrap()
+                .games
+                .len(),
+            2
+        );
+        assert!(scan::<Args>(root, "negotiation").is_err());
+    }
+}

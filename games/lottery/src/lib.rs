@@ -1,0 +1,437 @@
+//! descry game plugin `lottery`: choices13k (Peterson et al. 2021), choices between two
+//! gambles with aggregated human choice rates.
+//!
+//! Each problem offers gamble A (two outcomes) and gamble B (a sure amount or a lottery);
+//! the human outcome is `bRate`, the mean rate of choosing B, with weight `n` (the number
+//! of people). Each CSV row (a problem in one feedback condition) is one episode with one
+//! decision point. Gambles are described from the exact outcomes in `c13k_problems.json`;
+//! outcomes with probability 0 are not shown; when `Amb` is true, B's probabilities were
+//! hidden from the participants and are hidden in the prompt too.
+//!
+//! # Data
+//! `path` is the folder holding `c13k_selections.csv` and `c13k_problems.json`, or the CSV
+//! itself (the JSON beside it). CSV columns used: `Problem, Feedback, n, Block, Ha, pHa, La,
+//! Hb, pHb, Lb, LotShapeB, LotNumB, Amb, Corr, bRate`. JSON: key = 0-based CSV row index,
+//! value `{"A": [[prob, payoff], ...], "B": [...]}`; the two files must have the same
+//! number of rows.
+//!
+//! # Parameters
+//! `{"feedback": "all" | true | false}`, default `"all"`: all rows, only the rows with
+//! feedback, or only those without (the closest to one-shot decisions from description;
+//! the prompt is the same description in every condition).
+//!
+//! # Options
+//! `A` and `B` (target: `bRate` is the rate of B); surface forms `A`, ` A`, `a`, ` a`.
+//!
+//! # Variants
+//! - `native` (default): a system message saying the person chooses one of two gambles
+//!   that is then played; the gambles in words in the user message; answer prefix.
+//! - `predict`: observer framing: predict which gamble a participant chose.
+//! - `numbers_only`: no system message; each gamble as `payoff (probability)` pairs.
+//!
+//! # Metadata
+//! `family` (`lottery`), `problem`, `feedback`, `amb`, `block`, `corr`, `lot_shape_b`,
+//! `lot_num_b`, `n`, `ha`, `p_ha`, `la`, `hb`, `p_hb`, `lb`, `ev_a`, `ev_b` (expected
+//! values from the exact outcomes).
+#![deny(missing_docs)]
+
+use descry_abi::{
+    game::GamePlugin,
+    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
+    PluginError,
+};
+use descry_game_kit::{
+    csv_table::{de, CsvTable},
+    json::{context, parse_params, read_json, to_json},
+    options::{self, VariantSpec},
+    render::{answer_instruction, decimal, Messages},
+    KitError,
+};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+};
+
+/// The plugin's name and family.
+pub const NAME: &str = "lottery";
+
+const VARIANTS: &[VariantSpec] = &[
+    VariantSpec {
+        name: "native",
+        description: "The participant's task in the system message; the two gambles in words in the user message; answer prefix.",
+        transcript: false,
+    },
+    VariantSpec {
+        name: "predict",
+        description: "Observer framing: predict which gamble a participant chose.",
+        transcript: false,
+    },
+    VariantSpec {
+        name: "numbers_only",
+        description: "No system message; each gamble as payoff (probability) pairs.",
+        transcript: false,
+    },
+];
+
+/// The choices13k plugin.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Lottery;
+
+/// The exported root module (the export macro's items carry no docs of their own).
+mod export {
+    descry_abi::export_game!(super::Lottery);
+}
+
+/// Which feedback condition to load.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    /// Every row.
+    #[default]
+    All,
+    /// Only rows with `Feedback == want`.
+    Only(bool),
+}
+
+impl<'de> Deserialize<'de> for Feedback {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(Feedback::All),
+            Some(Raw::Bool(b)) => Ok(Feedback::Only(b)),
+            Some(Raw::Text(t)) if t == "all" => Ok(Feedback::All),
+            Some(Raw::Text(t)) => Err(serde::de::Error::custom(format!(
+                "`feedback` must be true, false or \"all\", not \"{t}\""
+            ))),
+        }
+    }
+}
+
+/// Load parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// The feedback condition.
+    pub feedback: Feedback,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(non_snake_case)]
+struct Row {
+    Problem: u32,
+    #[serde(deserialize_with = "de::py_bool")]
+    Feedback: bool,
+    n: f64,
+    Block: u32,
+    Ha: f64,
+    pHa: f64,
+    La: f64,
+    Hb: f64,
+    pHb: f64,
+    Lb: f64,
+    LotShapeB: u32,
+    LotNumB: u32,
+    #[serde(deserialize_with = "de::py_bool")]
+    Amb: bool,
+    Corr: i32,
+    bRate: f64,
+}
+
+/// The exact outcomes of one problem: `[probability, payoff]` pairs.
+#[derive(Debug, Clone, Deserialize)]
+struct Outcomes {
+    #[serde(rename = "A")]
+    a: Vec<[f64; 2]>,
+    #[serde(rename = "B")]
+    b: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Context {
+    /// (probability, payoff) of each outcome shown, probability 0 left out.
+    a: Vec<(f64, f64)>,
+    b: Vec<(f64, f64)>,
+    /// B's probabilities were hidden.
+    amb: bool,
+}
+
+const COLUMNS: [&str; 15] = [
+    "Problem",
+    "Feedback",
+    "n",
+    "Block",
+    "Ha",
+    "pHa",
+    "La",
+    "Hb",
+    "pHb",
+    "Lb",
+    "LotShapeB",
+    "LotNumB",
+    "Amb",
+    "Corr",
+    "bRate",
+];
+
+impl GamePlugin for Lottery {
+    fn info(&self) -> GameInfo {
+        GameInfo {
+            plugin: options::plugin_info(
+                NAME,
+                env!("CARGO_PKG_VERSION"),
+                "choices13k: choices between two gambles; the outcome is the rate of choosing B.",
+            ),
+            family: NAME.into(),
+            multi_round: false,
+            options: vec![options::option("A", &["A"]), options::option("B", &["B"])].into(),
+            target_option: "B".into(),
+            variants: options::variants(VARIANTS),
+        }
+    }
+
+    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
+        let params: Params = parse_params(NAME, request.params_json.as_str())?;
+        Ok(load(Path::new(request.path.as_str()), params.feedback)?)
+    }
+
+    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
+        Ok(render(point, variant)?)
+    }
+}
+
+fn paths(path: &Path) -> (PathBuf, PathBuf) {
+    if path.is_dir() {
+        (
+            path.join("c13k_selections.csv"),
+            path.join("c13k_problems.json"),
+        )
+    } else {
+        let folder = path.parent().unwrap_or(Path::new("."));
+        (path.to_path_buf(), folder.join("c13k_problems.json"))
+    }
+}
+
+fn shown(outcomes: &[[f64; 2]]) -> Vec<(f64, f64)> {
+    outcomes
+        .iter()
+        .filter(|[p, _]| *p > 0.0)
+        .map(|[p, x]| (*p, *x))
+        .collect()
+}
+
+fn expected_value(outcomes: &[(f64, f64)]) -> f64 {
+    outcomes.iter().map(|(p, x)| p * x).sum()
+}
+
+/// Reads the problems (rows of the chosen feedback condition) under `path`.
+pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
+    if !path.exists() {
+        return Err(KitError::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "expected the folder holding c13k_selections.csv and c13k_problems.json, or the CSV itself",
+            ),
+        ));
+    }
+    let (csv_path, json_path) = paths(path);
+    let table = CsvTable::read(&csv_path, &COLUMNS)?;
+    let problems: HashMap<String, Outcomes> = read_json(&json_path)?;
+    if problems.len() != table.len() {
+        return Err(KitError::file(
+            &json_path,
+            format!(
+                "{} problems, but `{}` has {} rows (keys are row indices, so the two files must match)",
+                problems.len(),
+                csv_path.display(),
+                table.len()
+            ),
+        ));
+    }
+    let mut ids = HashSet::new();
+    let mut episodes = Vec::new();
+    for (index, row) in table.rows::<Row>().enumerate() {
+        let row = row?;
+        let (line, r) = (row.line, row.value);
+        if !(0.0..=1.0).contains(&r.bRate) {
+            return Err(table.error(
+                line,
+                "bRate",
+                format!("choice rate {} is outside [0, 1]", r.bRate),
+            ));
+        }
+        if r.n.is_nan() || r.n <= 0.0 {
+            return Err(table.error(line, "n", format!("count {} must be positive", r.n)));
+        }
+        if feedback != Feedback::All && feedback != Feedback::Only(r.Feedback) {
+            continue;
+        }
+        let outcomes = problems.get(&index.to_string()).ok_or_else(|| {
+            KitError::file(
+                &json_path,
+                format!("no problem for row index {index} (line {line} of the CSV)"),
+            )
+        })?;
+        let id = format!(
+            "c13k-{}-{}",
+            r.Problem,
+            if r.Feedback { "fb" } else { "nofb" }
+        );
+        if !ids.insert(id.clone()) {
+            return Err(table.error(
+                line,
+                "Problem",
+                format!(
+                    "problem {} appears twice with Feedback = {}",
+                    r.Problem, r.Feedback
+                ),
+            ));
+        }
+        let ctx = Context {
+            a: shown(&outcomes.a),
+            b: shown(&outcomes.b),
+            amb: r.Amb,
+        };
+        let metadata = serde_json::json!({
+            "family": NAME,
+            "problem": r.Problem,
+            "feedback": r.Feedback,
+            "amb": r.Amb,
+            "block": r.Block,
+            "corr": r.Corr,
+            "lot_shape_b": r.LotShapeB,
+            "lot_num_b": r.LotNumB,
+            "n": r.n,
+            "ha": r.Ha,
+            "p_ha": r.pHa,
+            "la": r.La,
+            "hb": r.Hb,
+            "p_hb": r.pHb,
+            "lb": r.Lb,
+            "ev_a": expected_value(&ctx.a),
+            "ev_b": expected_value(&ctx.b),
+        });
+        let point = DecisionPoint {
+            id: id.clone().into(),
+            episode: id.clone().into(),
+            round: 1,
+            outcome: options::aggregate_outcome(r.bRate, r.n),
+            metadata_json: metadata.to_string().into(),
+            flags: Vec::new().into(),
+            context_json: to_json(&ctx).into(),
+        };
+        episodes.push(Episode {
+            id: id.into(),
+            decisions: vec![point].into(),
+        });
+    }
+    Ok(LoadedData {
+        episodes: episodes.into(),
+        skipped: Vec::new().into(),
+    })
+}
+
+// ------------------------------------------------------------------------------ render
+
+/// Renders a decision point made by [`load`] in one of the variants.
+pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
+    let spec = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
+    let ctx: Context = context(point)?;
+    let instruction = answer_instruction(&["A", "B"]);
+    let mut m = Messages::new();
+    match spec.name {
+        "native" => {
+            m.system(
+                "You are taking part in an experiment on decision-making. In each problem you choose one of two \
+                 gambles, A or B. The gamble you choose is played, and its outcome is added to your payoff.",
+            );
+            m.user(format!(
+                "{}\n{}\nWhich gamble do you choose? {instruction}",
+                in_words("A", &ctx.a, false),
+                in_words("B", &ctx.b, ctx.amb)
+            ));
+        }
+        "predict" => {
+            m.system(
+                "You are an expert in predicting human decisions. Participants in an online experiment chose between \
+                 two gambles, A and B; the chosen gamble was played and its outcome added to their payoff. Predict \
+                 which gamble a participant chose.",
+            );
+            m.user(format!(
+                "{}\n{}\nWhich gamble did the participant choose? {instruction}",
+                in_words("A", &ctx.a, false),
+                in_words("B", &ctx.b, ctx.amb)
+            ));
+        }
+        _ => {
+            m.user(format!(
+                "{}\n{}\n{instruction}",
+                in_numbers("A", &ctx.a, false),
+                in_numbers("B", &ctx.b, ctx.amb)
+            ));
+        }
+    }
+    Ok(m.into_prompt())
+}
+
+fn payoff(x: f64) -> String {
+    decimal(x, 2)
+}
+
+fn probability(p: f64) -> String {
+    decimal(p, 6)
+}
+
+/// `Gamble A: 26 with probability 0.95, or -1 with probability 0.05.`
+fn in_words(name: &str, outcomes: &[(f64, f64)], hidden: bool) -> String {
+    match outcomes {
+        [] => format!("Gamble {name}: nothing."),
+        [(_, x)] => format!("Gamble {name}: {} for sure.", payoff(*x)),
+        _ if hidden => {
+            let xs: Vec<String> = outcomes.iter().map(|(_, x)| payoff(*x)).collect();
+            let list = match xs.split_last() {
+                Some((last, init)) if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+                _ => xs.join(""),
+            };
+            format!("Gamble {name}: {list}, with probabilities that are not disclosed.")
+        }
+        _ => {
+            let parts: Vec<String> = outcomes
+                .iter()
+                .map(|(p, x)| format!("{} with probability {}", payoff(*x), probability(*p)))
+                .collect();
+            format!("Gamble {name}: {}.", join_or(&parts))
+        }
+    }
+}
+
+fn join_or(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{}, or {last}", init.join(", ")),
+    }
+}
+
+/// `A: 26 (0.95), -1 (0.05)`; hidden probabilities are `?`.
+fn in_numbers(name: &str, outcomes: &[(f64, f64)], hidden: bool) -> String {
+    let parts: Vec<String> = outcomes
+        .iter()
+        .map(|(p, x)| {
+            if hidden && outcomes.len() > 1 {
+                format!("{} (?)", payoff(*x))
+            } else {
+                format!("{} ({})", payoff(*x), probability(*p))
+            }
+        })
+        .collect();
+    format!("{name}: {}", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests;
