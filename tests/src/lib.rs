@@ -74,3 +74,23 @@ pub fn built_library(lib_name: &str) -> PathBuf {
     assert!(file.is_file(), "{} is missing: run `cargo build --workspace`", file.display());
     file
 }
+
+/// A model folder imported by the setup (`$DESCRY_HOME/models/NAME`).
+pub fn model_dir(name: &str) -> PathBuf {
+    let dir = descry_home().join("models").join(name);
+    assert!(
+        dir.join("descry-model.json").is_file(),
+        "{} is missing: run scripts/setup-models.sh (scripts/test.sh does) to fetch and import the models",
+        dir.display()
+    );
+    dir
+}
+
+/// The golden reference lines of one model.
+pub fn golden(model: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(shared_dir().join("reference/golden_logprobs.jsonl")).expect("golden file");
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("golden JSON"))
+        .filter(|v| v["model"] == model)
+        .collect()
+}

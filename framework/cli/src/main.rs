@@ -83,6 +83,37 @@ pub enum Command {
         #[arg(long)]
         external_data: bool,
     },
+    /// Score prompts with a model folder and print next-token log-probs as JSONL (the shape
+    /// of the reference golden file): a low-level check of an import and a backend.
+    Score {
+        /// The model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// JSONL input: {"id", "text" | "input_ids", "positions"?, "candidates"?} per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// How many most likely next tokens to list per position.
+        #[arg(long, default_value_t = 10)]
+        top: u32,
+        /// Backend plugin.
+        #[arg(long, default_value = "onnx")]
+        backend: String,
+        /// `cpu` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Intra-op threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Token budget of one forward batch.
+        #[arg(long, default_value_t = 8192)]
+        batch_tokens: usize,
+        /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else $DESCRY_HOME/onnxruntime).
+        #[arg(long)]
+        ort_library: Option<PathBuf>,
+        /// Prompts per scoring call.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+    },
     /// Human data sets.
     Data {
         /// What to do.

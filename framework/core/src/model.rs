@@ -142,6 +142,14 @@ impl ModelFolder {
             .map_err(|e| ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() })
     }
 
+    /// Token ids of a text without special tokens (a continuation, such as a candidate).
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() })
+    }
+
     /// The token id that starts each surface form when it follows the answer prefix: the
     /// first token of the form encoded alone, without special tokens. Duplicates removed,
     /// order kept.

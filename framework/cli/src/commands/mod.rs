@@ -6,6 +6,7 @@ mod import;
 mod inspect;
 mod plugins;
 mod run;
+mod score;
 
 use crate::{Cli, Command};
 use anyhow::{Context, Result};
@@ -23,6 +24,20 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Inspect { study, set, format } => inspect::run(cli, study, set, *format),
         Command::Run { study, set, out, naive } => run::run(cli, study, set, out.as_deref(), *naive),
         Command::Report { run_dir } => run::report(cli, run_dir),
+        Command::Score { model, input, top, backend, device, threads, batch_tokens, ort_library, batch } => score::run(
+            cli,
+            &score::ScoreArgs {
+                model,
+                input,
+                top: *top,
+                backend,
+                device,
+                threads: *threads,
+                batch_tokens: *batch_tokens,
+                ort_library: ort_library.clone(),
+                batch: *batch,
+            },
+        ),
         Command::Import { source, out, name, force, external_data } => {
             import::run(source, out, name.clone(), *force, *external_data)
         }

@@ -1,0 +1,105 @@
+//! The real models, imported from their GGUF files and scored through the `onnx` backend
+//! plugin by `descry score`, reproduce the reference log-probs of Hugging Face transformers
+//! (fp32): token ids exactly, every listed log-prob within 2e-3. Batch size and thread
+//! count change nothing beyond 1e-5.
+
+use descry_e2e::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const TOLERANCE: f64 = 2e-3;
+const INVARIANCE: f64 = 1e-5;
+
+fn score(model: &str, golden: &[Value], extra: &[&str]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    let lines: Vec<String> = golden
+        .iter()
+        .map(|g| {
+            let positions: Vec<usize> = g["positions"].as_object().unwrap().keys().map(|k| k.parse().unwrap()).collect();
+            let first = g["positions"].as_object().unwrap().values().next().unwrap();
+            let candidates: Vec<&String> = first["candidates"].as_object().unwrap().keys().collect();
+            json!({"id": g["id"], "text": g["text"], "positions": positions, "candidates": candidates}).to_string()
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = run(descry()
+        .args(["score", "--top", "20", "--model"])
+        .arg(model_dir(model))
+        .arg("--input")
+        .arg(&input)
+        .args(extra));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn check_against_golden(golden: &[Value], scored: &[Value]) -> f64 {
+    assert_eq!(golden.len(), scored.len());
+    let mut worst: f64 = 0.0;
+    for (g, s) in golden.iter().zip(scored) {
+        let id = g["id"].as_str().unwrap();
+        assert_eq!(g["input_ids"], s["input_ids"], "{id}: token ids differ");
+        for (pos, gp) in g["positions"].as_object().unwrap() {
+            let sp = &s["positions"][pos];
+            let top: HashMap<u64, f64> = sp["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap()))
+                .collect();
+            for entry in gp["top10"].as_array().unwrap() {
+                let (tok, lp) = (entry[0].as_u64().unwrap(), entry[1].as_f64().unwrap());
+                let ours = top.get(&tok).unwrap_or_else(|| panic!("{id} @{pos}: golden top token {tok} not in our top 20"));
+                worst = worst.max((ours - lp).abs());
+                assert!((ours - lp).abs() <= TOLERANCE, "{id} @{pos} token {tok}: {ours} vs golden {lp}");
+            }
+            for (text, gc) in gp["candidates"].as_object().unwrap() {
+                let sc = &sp["candidates"][text];
+                assert_eq!(gc["token_ids"], sc["token_ids"], "{id} @{pos} candidate {text:?}: token ids");
+                let (ours, lp) = (sc["first_token_logprob"].as_f64().unwrap(), gc["first_token_logprob"].as_f64().unwrap());
+                worst = worst.max((ours - lp).abs());
+                assert!((ours - lp).abs() <= TOLERANCE, "{id} @{pos} candidate {text:?}: {ours} vs golden {lp}");
+            }
+        }
+    }
+    worst
+}
+
+fn max_difference(a: &[Value], b: &[Value]) -> f64 {
+    let mut worst: f64 = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        for (pos, xp) in x["positions"].as_object().unwrap() {
+            let yp = &y["positions"][pos];
+            for (text, xc) in xp["candidates"].as_object().unwrap() {
+                let d = xc["first_token_logprob"].as_f64().unwrap() - yp["candidates"][text]["first_token_logprob"].as_f64().unwrap();
+                worst = worst.max(d.abs());
+            }
+            for (xe, ye) in xp["top"].as_array().unwrap().iter().zip(yp["top"].as_array().unwrap()) {
+                worst = worst.max((xe[1].as_f64().unwrap() - ye[1].as_f64().unwrap()).abs());
+            }
+        }
+    }
+    worst
+}
+
+fn golden_and_invariance(model: &str) {
+    let golden = golden(model);
+    assert!(golden.len() >= 6, "golden lines for {model}");
+    let single = score(model, &golden, &["--batch", "1", "--threads", "1"]);
+    let worst = check_against_golden(&golden, &single);
+    eprintln!("{model}: max |Δ logprob| vs golden = {worst:.2e}");
+    let batched = score(model, &golden, &["--batch", "8", "--threads", "2", "--batch-tokens", "2048"]);
+    check_against_golden(&golden, &batched);
+    let d = max_difference(&single, &batched);
+    assert!(d <= INVARIANCE, "{model}: batch 1 / 1 thread vs batch 8 / 2 threads differ by {d:e}");
+}
+
+#[test]
+fn smollm2_reproduces_the_reference_through_the_plugin() {
+    golden_and_invariance("smollm2-135m-instruct");
+}
+
+#[test]
+fn gemma3_reproduces_the_reference_through_the_plugin() {
+    golden_and_invariance("gemma-3-270m");
+}
