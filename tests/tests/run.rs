@@ -146,6 +146,10 @@ fn report_metrics_equal_those_recomputed_from_the_predictions() {
             mass.push(r[c("mass")].parse::<f64>().unwrap());
         }
         assert_eq!(row[col("n")].parse::<usize>().unwrap(), p.len());
+        // Every decision point is a row, also when two people saw the very same prompt
+        // (every round 1 of a repeated game): 3 matrix episodes of 10 rounds, 12 lotteries.
+        let expected = if game == "matrix" { 30 } else { 12 };
+        assert_eq!(p.len(), expected, "{model}/{game}/{variant}: rows");
         let reported: f64 = row[col("metrics.pearson")].parse().unwrap();
         let recomputed = pearson(&p, &y, &w);
         assert!((reported - recomputed).abs() < 1e-9, "{model}/{game}/{variant}: {reported} vs {recomputed}");

@@ -12,6 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Metadata keys that describe the outcome or the bookkeeping, not the game's configuration.
+const NOT_CONFIGURATION: &[&str] = &["answer", "family"];
+
 /// The settings an analysis needs (from the study's `[analysis]` and `[filters]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnalysisSettings {
@@ -74,6 +77,8 @@ pub struct SliceRow {
     pub model: String,
     /// Game.
     pub game: String,
+    /// Family.
+    pub family: String,
     /// Variant.
     pub variant: String,
     /// What the slice is over (`round`, `round_bucket`, or a metadata field).
@@ -274,6 +279,10 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
             }
             if let Ok(serde_json::Value::Object(meta)) = serde_json::from_str::<serde_json::Value>(&r.metadata) {
                 for (k, v) in meta {
+                    // Not configuration: the person's own answer, and the family tag.
+                    if NOT_CONFIGURATION.contains(&k.as_str()) {
+                        continue;
+                    }
                     let value = match v {
                         serde_json::Value::String(s) => s,
                         other => other.to_string(),
@@ -295,6 +304,7 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
             slices.push(SliceRow {
                 model: label.clone(),
                 game: game.to_string(),
+                family: first.family.clone(),
                 variant: variant.to_string(),
                 by: field.clone(),
                 value: value.clone(),

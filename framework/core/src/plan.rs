@@ -125,19 +125,23 @@ pub fn plan_unit(
             })?;
             let text = model.render(&prompt, format)?;
             let tokens = model.encode(&text)?;
-            let key = decision_key(&model.manifest.weights_sha256, format_tag, &tokens, &candidates);
+            let key = decision_key(&model.manifest.weights_sha256, format_tag, point.id.as_str(), &tokens, &candidates);
             Ok(PlannedDecision { index, point: (*point).clone(), key, tokens })
         })
         .collect::<Result<_, PlanError>>()?;
     Ok(UnitPlan { decisions, options, candidates })
 }
 
-/// The store key of a decision: what its prediction depends on, hashed.
-pub fn decision_key(weights_sha256: &str, format: &str, tokens: &[u32], candidates: &[u32]) -> String {
+/// The store key of a decision: what its prediction depends on, hashed, plus the decision
+/// point's id: two people can face the very same prompt (every round 1 of a repeated game),
+/// and each is a row of its own.
+pub fn decision_key(weights_sha256: &str, format: &str, decision_id: &str, tokens: &[u32], candidates: &[u32]) -> String {
     let mut h = Sha256::new();
     h.update(weights_sha256.as_bytes());
     h.update([0]);
     h.update(format.as_bytes());
+    h.update([0]);
+    h.update(decision_id.as_bytes());
     h.update([0]);
     for t in tokens {
         h.update(t.to_le_bytes());

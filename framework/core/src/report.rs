@@ -88,11 +88,16 @@ pub fn write_report(run_dir: &Path, title: &str, analysis: &Analysis, settings: 
     }
     let mut plots = Vec::new();
     let mut plot_errors = Vec::new();
-    for (name, result) in [
-        ("pairs.svg", plot_pairs(&plots_dir.join("pairs.svg"), analysis, settings)),
-        ("rounds.svg", plot_rounds(&plots_dir.join("rounds.svg"), analysis, settings)),
-        ("mass.svg", plot_mass(&plots_dir.join("mass.svg"), analysis)),
-    ] {
+    let mut drawn: Vec<(String, PlotResult)> = vec![
+        ("pairs.svg".into(), plot_pairs(&plots_dir.join("pairs.svg"), analysis, settings)),
+        ("mass.svg".into(), plot_mass(&plots_dir.join("mass.svg"), analysis)),
+    ];
+    let families: std::collections::BTreeSet<&str> = analysis.slices.iter().filter(|r| r.by == "round").map(|r| r.family.as_str()).collect();
+    for family in families {
+        let name = format!("rounds-{}.svg", crate::store::safe_name(family));
+        drawn.push((name.clone(), plot_rounds(&plots_dir.join(&name), family, analysis, settings)));
+    }
+    for (name, result) in drawn {
         match result {
             Ok(true) => plots.push(plots_dir.join(name)),
             Ok(false) => {}
@@ -264,9 +269,13 @@ fn plot_pairs(path: &Path, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
     Ok(true)
 }
 
-fn plot_rounds(path: &Path, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
+/// Rounds with fewer decisions than this are left out of the round plots: a correlation
+/// over a handful of people is noise (the table still lists them).
+const MIN_ROUND_DECISIONS: usize = 10;
+
+fn plot_rounds(path: &Path, family: &str, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
     let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in a.slices.iter().filter(|r| r.by == "round" && r.metric.is_finite()) {
+    for r in a.slices.iter().filter(|r| r.by == "round" && r.family == family && r.metric.is_finite() && r.n >= MIN_ROUND_DECISIONS) {
         if let Ok(round) = r.value.parse::<f64>() {
             lines.entry(format!("{} {} {}", r.model, r.game, r.variant)).or_default().push((round, r.metric));
         }
@@ -274,11 +283,11 @@ fn plot_rounds(path: &Path, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
     if lines.is_empty() {
         return Ok(false);
     }
-    let max_round = lines.values().flatten().map(|p| p.0).fold(1.0, f64::max);
+    let max_round = lines.values().flatten().map(|p| p.0).fold(2.0, f64::max);
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} by round", s.primary_metric), ("sans-serif", 18))
+        .caption(format!("{}: {} by round (rounds with ≥ {MIN_ROUND_DECISIONS} decisions)", family, s.primary_metric), ("sans-serif", 18))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod bench;
 mod config;
 mod data;
 mod import;
@@ -22,6 +23,42 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Plugins { format } => plugins::run(cli, None, *format),
         Command::Config { study, set, format } => config::run(study, set, *format),
         Command::Inspect { study, set, format } => inspect::run(cli, study, set, *format),
+        Command::Bench {
+            model,
+            out,
+            limit,
+            threads,
+            batch_tokens,
+            request_tokens,
+            data,
+            data_sets,
+            memory_episodes,
+            backend,
+            ort_library,
+            sgemm_size,
+            full_plan,
+            skip_full_plan,
+            phase,
+        } => bench::run(
+            cli,
+            &bench::BenchArgs {
+                model,
+                out,
+                limits: limit,
+                threads: *threads,
+                batch_tokens: *batch_tokens,
+                request_tokens: *request_tokens,
+                data: data.as_deref(),
+                data_sets,
+                memory_episodes: *memory_episodes,
+                backend,
+                ort_library: ort_library.as_deref(),
+                sgemm_size: *sgemm_size,
+                full_plan: *full_plan,
+                skip_full_plan: *skip_full_plan,
+                phase: phase.as_deref(),
+            },
+        ),
         Command::Run { study, set, out, naive } => run::run(cli, study, set, out.as_deref(), *naive),
         Command::Report { run_dir } => run::report(cli, run_dir),
         Command::Score { model, input, top, backend, device, threads, batch_tokens, ort_library, batch } => score::run(
