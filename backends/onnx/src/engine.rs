@@ -58,6 +58,8 @@ pub struct EngineOptions {
     /// The ONNX Runtime shared library (default: `ORT_DYLIB_PATH`, else
     /// `$DESCRY_HOME/onnxruntime/libonnxruntime.so.1.31.1`).
     pub ort_dylib: Option<PathBuf>,
+    /// ONNX Runtime graph optimisation level: `disable`, `basic`, `extended` or `all`.
+    pub graph_optimization: String,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +70,7 @@ impl Default for EngineOptions {
             token_budget: 4096,
             min_shared_prefix: 32,
             ort_dylib: None,
+            graph_optimization: "all".into(),
         }
     }
 }
@@ -268,6 +271,18 @@ impl Engine {
         if let Some(t) = options.threads {
             builder = builder.with_intra_threads(t).map_err(ort_err)?;
         }
+        let level = match options.graph_optimization.as_str() {
+            "disable" => ort::session::builder::GraphOptimizationLevel::Disable,
+            "basic" => ort::session::builder::GraphOptimizationLevel::Level1,
+            "extended" => ort::session::builder::GraphOptimizationLevel::Level2,
+            "all" => ort::session::builder::GraphOptimizationLevel::All,
+            other => {
+                return Err(EngineError::Options(format!(
+                    "graph_optimization \"{other}\": expected disable, basic, extended or all"
+                )))
+            }
+        };
+        builder = builder.with_optimization_level(level).map_err(ort_err)?;
         match options.device {
             Device::Cpu => {}
             #[cfg(feature = "cuda")]
@@ -277,7 +292,14 @@ impl Engine {
                         .with_device_id(device_id)
                         .build()
                         .error_on_failure()])
-                    .map_err(ort_err)?;
+                    .map_err(|e| {
+                        EngineError::Ort(format!(
+                            "the CUDA execution provider could not be loaded for cuda:{device_id}: {e} \
+                             (it needs the onnxruntime-gpu library with libonnxruntime_providers_cuda.so \
+                             beside it, the CUDA 13 runtime, cuBLAS, cuDNN 9 and a GPU driver; descry \
+                             never falls back to the CPU silently)"
+                        ))
+                    })?;
             }
             #[cfg(not(feature = "cuda"))]
             Device::Cuda { .. } => return Err(EngineError::Options(

@@ -38,6 +38,7 @@ pub const SPEC_KEYS: &[&str] = &[
     "token_budget",
     "min_shared_prefix",
     "ort_dylib",
+    "graph_optimization",
 ];
 
 /// Parses a model spec (see the crate docs) into a folder and options.
@@ -93,6 +94,10 @@ pub fn parse_spec(spec_json: &str) -> Result<(PathBuf, EngineOptions), EngineErr
     }
     if let Some(m) = uint("min_shared_prefix")? {
         o.min_shared_prefix = m;
+    }
+    if let Some(g) = obj.get("graph_optimization").filter(|g| !g.is_null()) {
+        o.graph_optimization =
+            g.as_str().ok_or_else(|| bad("\"graph_optimization\" must be a string".into()))?.to_string();
     }
     if let Some(p) = obj.get("ort_dylib").filter(|p| !p.is_null()) {
         o.ort_dylib =

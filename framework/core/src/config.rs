@@ -95,6 +95,9 @@ pub struct BackendOptions {
     pub batch_tokens: usize,
     /// ONNX Runtime graph optimisation level: `disable`, `basic`, `extended`, `all`.
     pub graph_optimization: String,
+    /// Compute a beginning shared by several sequences once and reuse its key/values.
+    /// Off: every sequence runs from its first token (the published method's cost).
+    pub prefix_reuse: bool,
     /// Path of the ONNX Runtime shared library (else `ORT_DYLIB_PATH`, else the setup
     /// script's location).
     #[serde(serialize_with = "serialize_opt_relative", skip_serializing_if = "Option::is_none")]
@@ -109,6 +112,7 @@ impl Default for BackendOptions {
             threads: 0,
             batch_tokens: 8192,
             graph_optimization: "all".into(),
+            prefix_reuse: true,
             ort_library: None,
         }
     }

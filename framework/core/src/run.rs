@@ -236,6 +236,10 @@ pub fn backend_spec(options: &BackendOptions, model_dir: &std::path::Path) -> St
         "device": options.device,
         "threads": options.threads,
         "token_budget": options.batch_tokens,
+        "graph_optimization": options.graph_optimization,
+        // A shared beginning shorter than this is not worth a separate pass; `usize::MAX`
+        // turns reuse off.
+        "min_shared_prefix": if options.prefix_reuse { 32 } else { u32::MAX as usize },
         "ort_dylib": library,
     })
     .to_string()
