@@ -224,24 +224,7 @@ impl GamePlugin for Negotiation {
 
 /// Reads every negotiation game under `path` into episodes of the human's responses.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    let scan = glee::scan::<GameArgs>(path, NAME)?;
-    let mut episodes = Vec::new();
-    let mut skipped = scan.skipped;
-    for game in &scan.games {
-        let episode = load_game(game)?;
-        if episode.decisions.is_empty() {
-            skipped.push(game.skip(format!(
-                "{}: the LLM answered every offer, the human only proposed",
-                glee::reasons::NO_HUMAN_DECISION
-            )));
-        } else {
-            episodes.push(episode);
-        }
-    }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: skipped.into(),
-    })
+    glee::load_episodes::<GameArgs>(path, NAME, |_| None, "the LLM answered every offer, the human only proposed", load_game)
 }
 
 fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {

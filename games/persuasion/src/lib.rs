@@ -193,31 +193,7 @@ impl GamePlugin for Persuasion {
 
 /// Reads every persuasion game under `path` into episodes of the human buyer's decisions.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    let scan = glee::scan::<GameArgs>(path, NAME)?;
-    let mut episodes = Vec::new();
-    let mut skipped = scan.skipped;
-    for game in &scan.games {
-        if game.human != Seat::Player2 {
-            skipped.push(game.skip(format!(
-                "{}: the human is the seller (only the buyer's decisions are predicted)",
-                glee::reasons::NO_HUMAN_DECISION
-            )));
-            continue;
-        }
-        let episode = load_game(game)?;
-        if episode.decisions.is_empty() {
-            skipped.push(game.skip(format!(
-                "{}: the log has no buyer decisions",
-                glee::reasons::NO_HUMAN_DECISION
-            )));
-        } else {
-            episodes.push(episode);
-        }
-    }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: skipped.into(),
-    })
+    glee::load_episodes::<GameArgs>(path, NAME, |game| (game.human != Seat::Player2).then_some("the human is the seller (only the buyer's decisions are predicted)"), "the log has no buyer decisions", load_game)
 }
 
 fn yes_no(table: &CsvTable, line: u64, value: Option<&str>, who: &str) -> Result<bool, KitError> {
