@@ -278,6 +278,12 @@ pub struct PhaseResult {
     pub setup_s: f64,
     /// Seconds of scoring (every forward pass and the host's probability arithmetic).
     pub wall_s: f64,
+    /// CPU seconds (user + system, every thread) the process spent while scoring.
+    pub cpu_s: Option<f64>,
+    /// Threads the runtime ran with (`threads`, or the cores when 0).
+    pub threads: usize,
+    /// `/proc/loadavg` when scoring started and ended (other work on the machine).
+    pub load_average: (Option<String>, Option<String>),
     /// Peak resident memory of the phase's process, MB (`VmHWM`; none off Linux).
     pub peak_rss_mb: Option<f64>,
     /// Resident memory once the model was loaded, before scoring, MB.
@@ -383,27 +389,18 @@ pub fn planned_tokens(registry: &Registry, settings: &PhaseSettings) -> Result<(
     Ok((unit.plan.decisions.len(), naive, transcript))
 }
 
-/// The backend spec of a phase: the study's spec, plus `min_shared_prefix` past any
-/// sequence length for the naive phase (no prefix reuse).
+/// The backend spec of a phase: the study's spec, with the backend's shared-prefix reuse
+/// off for the naive phase (`min_shared_prefix` past any sequence length).
 pub fn phase_spec(settings: &PhaseSettings) -> String {
     let options = BackendOptions {
         plugin: settings.backend.clone(),
         threads: settings.threads,
         batch_tokens: settings.batch_tokens,
+        prefix_reuse: settings.phase == Phase::Plan,
         ort_library: settings.ort_library.clone().map(Into::into),
         ..BackendOptions::default()
     };
-    let spec = backend_spec(&options, &settings.model_dir);
-    if settings.phase == Phase::Plan {
-        return spec;
-    }
-    match serde_json::from_str::<serde_json::Value>(&spec) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            map.insert("min_shared_prefix".into(), serde_json::json!(u64::MAX));
-            serde_json::Value::Object(map).to_string()
-        }
-        _ => spec,
-    }
+    backend_spec(&options, &settings.model_dir)
 }
 
 /// Runs one phase in this process: plan, load the model, warm up, score every decision,
@@ -456,6 +453,8 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
         sequences.len(),
         sequence_tokens
     );
+    let load_start = load_average();
+    let cpu_start = cpu_seconds();
     let scoring = Instant::now();
     let mut stats = ScoreStats::default();
     let mut scored: BTreeMap<usize, DecisionPrediction> = BTreeMap::new();
@@ -483,6 +482,8 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
         }
     }
     let wall_s = scoring.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
+    let load_end = load_average();
     let end_peak_mb = read_status_mb("VmHWM");
     // After the reset, VmHWM is the peak while scoring; the process's peak is the larger of
     // that and the peak before it (loading).
@@ -518,6 +519,13 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
         tokens_padding: stats.tokens_padding,
         setup_s,
         wall_s,
+        cpu_s,
+        threads: if settings.threads > 0 {
+            settings.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        },
+        load_average: (load_start, load_end),
         peak_rss_mb,
         rss_after_load_mb,
         scoring_peak_rss_mb,
@@ -673,6 +681,22 @@ fn parse_status_kb(text: &str, field: &str) -> Option<u64> {
     })
 }
 
+/// CPU seconds (user + system, all threads) this process has used; none where
+/// `getrusage` fails.
+pub fn cpu_seconds() -> Option<f64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points
+    // at one; it is read only when the call reports success.
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0;
+    if !ok {
+        return None;
+    }
+    // SAFETY: initialised by the successful call above (and zeroed before it).
+    let usage = unsafe { usage.assume_init() };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
 /// Resets this process's peak resident memory (`VmHWM`) to its current resident memory
 /// (Linux: `5` to `/proc/self/clear_refs`). Returns whether it did.
 pub fn reset_peak_rss() -> bool {
@@ -785,6 +809,17 @@ pub struct PhaseSummary {
     pub wall_s: f64,
     /// Setup seconds (data, tokenization, model load; not in `wall_s`).
     pub setup_s: f64,
+    /// CPU seconds while scoring.
+    pub cpu_s: Option<f64>,
+    /// `cpu_s / (wall_s × threads)`: well below 1 means the phase waited for cores other
+    /// work was using (the runtime's threads spin while they wait for each other, so 1 does
+    /// not prove the contrary).
+    pub cpu_utilisation: Option<f64>,
+    /// `/proc/loadavg` when scoring started and ended.
+    pub load_average: (Option<String>, Option<String>),
+    /// The fp32 matrix-multiply rate measured just before the phase started (set by the
+    /// caller), FLOP/s: the machine's state at the time.
+    pub sgemm_flops_per_s_at_start: Option<f64>,
     /// Decisions per scoring second.
     pub decisions_per_s: f64,
     /// Tokens computed per scoring second.
@@ -814,6 +849,10 @@ impl PhaseSummary {
             sequence_tokens: result.sequence_tokens,
             wall_s: result.wall_s,
             setup_s: result.setup_s,
+            cpu_s: result.cpu_s,
+            cpu_utilisation: result.cpu_s.map(|c| c / (wall * result.threads.max(1) as f64)),
+            load_average: result.load_average.clone(),
+            sgemm_flops_per_s_at_start: None,
             decisions_per_s: result.decisions_per_s(),
             tokens_per_s: result.tokens_computed as f64 / wall,
             peak_rss_mb: result.peak_rss_mb,
@@ -1117,7 +1156,21 @@ pub fn format_table(
             format!("{:.0}%", 100.0 * d.sgemm_fraction),
             String::new(),
         );
-        row(&mut s, "sgemm GFLOP/s (same cores)", format!("{:.2}", d.sgemm_flops_per_s / 1e9), String::new(), String::new());
+        row(
+            &mut s,
+            "CPU use (cpu / wall x thr)",
+            d.naive.cpu_utilisation.map_or("-".into(), |u| format!("{:.0}%", 100.0 * u)),
+            d.plan.cpu_utilisation.map_or("-".into(), |u| format!("{:.0}%", 100.0 * u)),
+            String::new(),
+        );
+        row(
+            &mut s,
+            "sgemm GFLOP/s at start",
+            d.naive.sgemm_flops_per_s_at_start.map_or("-".into(), |f| format!("{:.2}", f / 1e9)),
+            d.plan.sgemm_flops_per_s_at_start.map_or("-".into(), |f| format!("{:.2}", f / 1e9)),
+            String::new(),
+        );
+        row(&mut s, "sgemm GFLOP/s (best seen)", format!("{:.2}", d.sgemm_flops_per_s / 1e9), String::new(), String::new());
         row(&mut s, "max |naive - plan|", format!("{:.2e}", d.max_abs_diff), String::new(), String::new());
         if let Some(w) = &d.whole_set {
             let _ = writeln!(
@@ -1217,6 +1270,9 @@ mod tests {
             tokens_padding: 0,
             setup_s: 0.0,
             wall_s: 1.0,
+            cpu_s: Some(2.0),
+            threads: 2,
+            load_average: (None, None),
             peak_rss_mb: Some(100.0),
             rss_after_load_mb: Some(90.0),
             scoring_peak_rss_mb: Some(95.0),
@@ -1284,10 +1340,12 @@ mod tests {
             ort_library: Some(PathBuf::from("/ort.so")),
         };
         let naive: serde_json::Value = serde_json::from_str(&phase_spec(&settings)).unwrap();
-        assert_eq!(naive["min_shared_prefix"], serde_json::json!(u64::MAX));
+        // Past any context length: no two sequences share that many tokens.
+        assert!(naive["min_shared_prefix"].as_u64().unwrap() >= 1 << 30, "{naive}");
         assert_eq!(naive["token_budget"], 1024);
+        assert_eq!(naive["threads"], 2);
         settings.phase = Phase::Plan;
         let plan: serde_json::Value = serde_json::from_str(&phase_spec(&settings)).unwrap();
-        assert!(plan.get("min_shared_prefix").is_none());
+        assert!(plan["min_shared_prefix"].as_u64().unwrap() <= 64, "{plan}");
     }
 }
