@@ -158,7 +158,8 @@ pub enum Command {
         data_sets: Vec<String>,
         /// The memory check: the plan on N and on 10 N episodes of the matrix set (0: skip).
         /// N should fill a forward batch (about 900 tokens an episode), so that the check
-        /// compares data sizes, not a part-filled batch with a full one.
+        /// compares data sizes, not a part-filled batch with a full one. With --full-plan
+        /// the check is a tenth of the episodes against all of them instead.
         #[arg(long, default_value_t = 3)]
         memory_episodes: usize,
         /// Backend plugin (it must understand `min_shared_prefix`).

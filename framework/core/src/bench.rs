@@ -10,9 +10,10 @@
 //!   tokens and fails otherwise;
 //! - **plan** (descry's plan, what `descry run` does): episode transcripts
 //!   ([`Grouping::Prefix`]: a decision whose prompt tokens are a prefix of its episode's
-//!   last prompt is a query inside that one sequence), sent in requests of
-//!   `request_tokens` tokens, inside which the backend computes a beginning shared by
-//!   several sequences (rules, system prompt) once and reuses it through past key/values.
+//!   last prompt is a query inside that one sequence), ordered by their tokens
+//!   ([`order_for_reuse`]) and sent in requests of `request_tokens` tokens, inside which the
+//!   backend computes a beginning shared by several sequences (rules, system prompt, first
+//!   rounds) once and reuses it through past key/values.
 //!
 //! Each phase runs in its own process (the `descry bench --phase` child), so that its peak
 //! resident memory is its own ([`PhaseResult::peak_rss_mb`], from `/proc/self/status`).
@@ -433,10 +434,12 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     let target = unit.game.info.target_option.to_string();
     let score_err = |reason: String| BenchError::Score { data_set: settings.data_set.clone(), phase: settings.phase, reason };
     // One short pass first, outside the measurement: the runtime's first run allocates.
-    if let Some(first) = sequences.first() {
+    if let Some((first, &(decision, _))) = sequences.first().and_then(|s| Some((s, s.queries.first()?))) {
         let n = first.tokens.len().min(16);
-        let warm = PlannedSequence { tokens: first.tokens[..n].to_vec(), queries: vec![(first.queries[0].0, (n - 1) as u32)] };
-        score_sequences(&model, plan, &target, std::slice::from_ref(&warm)).map_err(score_err)?;
+        if n > 0 {
+            let warm = PlannedSequence { tokens: first.tokens[..n].to_vec(), queries: vec![(decision, (n - 1) as u32)] };
+            score_sequences(&model, plan, &target, std::slice::from_ref(&warm)).map_err(score_err)?;
+        }
     }
     let rss_after_load_mb = read_status_mb("VmRSS");
     let load_peak_mb = read_status_mb("VmHWM");
@@ -1105,6 +1108,14 @@ pub fn targets(data_sets: &BTreeMap<String, DataSetReport>, memory: Option<&Memo
         ));
     }
     out.push(Target::at_most("memory ratio: plan peak RSS at 10x decisions / at 1x", memory.and_then(|m| m.ratio), 1.10));
+    if let (Some(d), Some(w)) = (main, whole) {
+        // Stricter: the whole set against the benched subset (far more than 10x).
+        let ratio = match (w.plan.peak_rss_mb, d.plan.peak_rss_mb) {
+            (Some(l), Some(s)) if s > 0.0 => Some(l / s),
+            _ => None,
+        };
+        out.push(Target::at_most("memory ratio, stricter: plan peak RSS, whole set / benched subset", ratio, 1.10));
+    }
     out.push(Target::at_most("max_abs_diff, every data set: |naive - plan| predictions", max_diff, 1e-4));
     out
 }

@@ -229,6 +229,13 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         if args.memory_episodes == 0 || !names.iter().any(|n| n == memory_set) {
             return Ok(None);
         }
+        // With the plan run over the whole set, the check is at full scale: a tenth of the
+        // episodes against all of them (the whole-set run is reused).
+        if let Some(whole) = wholes.get(memory_set) {
+            let tenth = whole.episodes_total.div_ceil(10).max(1);
+            let small = spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(tenth)), &scratch)?;
+            return Ok(Some(MemoryCheck::new(&small, whole)));
+        }
         let small = spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(args.memory_episodes)), &scratch)?;
         let large =
             spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(args.memory_episodes * 10)), &scratch)?;
