@@ -18,4 +18,5 @@ pub mod prompt;
 pub mod registry;
 pub mod report;
 pub mod run;
+pub mod score;
 pub mod store;

@@ -9,13 +9,11 @@ use crate::{
     plan::{group, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence, UnitPlan},
     prompt::PromptFormat,
     registry::Registry,
+    score::{chunks, score_sequences},
     store::{PredictionRow, StoreError, UnitStore},
 };
-use abi_stable::std_types::{RStr, RVec};
-use descry_abi::{
-    backend::ModelBox,
-    types::{ScoreQuery, ScoreRequest, ScoreSequence},
-};
+use abi_stable::std_types::RStr;
+use descry_abi::backend::ModelBox;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -351,26 +349,7 @@ fn progress_bar(enabled: bool, unit: &str, total: u64, done: u64) -> ProgressBar
     bar
 }
 
-/// Splits sequences into scoring calls of about `budget` tokens (at least one sequence).
-fn chunks(sequences: &[PlannedSequence], budget: usize) -> Vec<&[PlannedSequence]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut tokens = 0;
-    for (i, s) in sequences.iter().enumerate() {
-        if i > start && tokens + s.tokens.len() > budget {
-            out.push(&sequences[start..i]);
-            start = i;
-            tokens = 0;
-        }
-        tokens += s.tokens.len();
-    }
-    if start < sequences.len() {
-        out.push(&sequences[start..]);
-    }
-    out
-}
-
-/// Scores one chunk and turns the log-probs into prediction rows.
+/// Scores one chunk and turns the predictions into stored rows.
 fn score_chunk(
     backend: &ModelBox,
     model: &StudyModel,
@@ -379,86 +358,43 @@ fn score_chunk(
     plan: &UnitPlan,
     chunk: &[PlannedSequence],
 ) -> Result<(Vec<PredictionRow>, u64), String> {
-    let request = ScoreRequest {
-        sequences: chunk
-            .iter()
-            .map(|s| ScoreSequence {
-                tokens: RVec::from(s.tokens.clone()),
-                queries: s
-                    .queries
-                    .iter()
-                    .map(|&(_, position)| ScoreQuery { position, candidates: RVec::from(plan.candidates.clone()) })
-                    .collect(),
-            })
-            .collect(),
-        top_k: 0,
-    };
-    let result = backend.score(&request).into_result().map_err(|e| e.to_string())?;
-    if result.sequences.len() != chunk.len() {
-        return Err(format!("backend returned {} sequences for {}", result.sequences.len(), chunk.len()));
-    }
     let target = game.info.target_option.as_str();
-    let mut rows = Vec::new();
-    for (seq, scores) in chunk.iter().zip(result.sequences.iter()) {
-        if scores.queries.len() != seq.queries.len() {
-            return Err("backend returned a different number of queries than asked".into());
-        }
-        for (&(decision, _), q) in seq.queries.iter().zip(scores.queries.iter()) {
-            let d = &plan.decisions[decision];
-            let probs = option_probabilities(plan, &q.candidate_logprobs, q.logsumexp)?;
-            let mass: f64 = probs.iter().map(|(_, p)| p).sum();
-            let normalised: Vec<(String, f64)> =
-                probs.iter().map(|(o, p)| (o.clone(), if mass > 0.0 { p / mass } else { f64::NAN })).collect();
-            let prediction = normalised.iter().find(|(o, _)| o == target).map(|(_, p)| *p).unwrap_or(f64::NAN);
-            let option_probs = serde_json::to_string(&normalised.iter().cloned().collect::<BTreeMap<_, _>>())
-                .map_err(|e| e.to_string())?;
-            let p = &d.point;
-            // A game may split its data into analysis families (the matrix plugin's
-            // one-shot sets); the point's metadata says so, else the game's family holds.
-            let family = serde_json::from_str::<serde_json::Value>(p.metadata_json.as_str())
-                .ok()
-                .and_then(|m| m.get("family").and_then(|f| f.as_str()).map(str::to_string))
-                .unwrap_or_else(|| game.info.family.to_string());
-            rows.push(PredictionRow {
-                key: d.key.clone(),
-                index: d.index,
-                model: model.name.clone(),
-                role: model.role.clone(),
-                format: format_tag(model.format).into(),
-                game: game.name.clone(),
-                family,
-                variant: variant.to_string(),
-                decision: p.id.to_string(),
-                episode: p.episode.to_string(),
-                round: p.round,
-                outcome_option: p.outcome.option.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-                outcome: p.outcome.rate,
-                weight: p.outcome.weight,
-                prediction,
-                mass,
-                option_probs,
-                prompt_tokens: d.tokens.len(),
-                flags: p.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(";"),
-                metadata: p.metadata_json.to_string(),
-            });
-        }
+    let (predictions, stats) = score_sequences(backend, plan, target, chunk)?;
+    let mut rows = Vec::with_capacity(predictions.len());
+    for scored in predictions {
+        let d = &plan.decisions[scored.index];
+        let p = &d.point;
+        let option_probs: BTreeMap<&str, f64> =
+            plan.options.iter().map(|o| o.option.as_str()).zip(scored.option_probs.iter().copied()).collect();
+        let option_probs = serde_json::to_string(&option_probs).map_err(|e| e.to_string())?;
+        // A game may split its data into analysis families (the matrix plugin's one-shot
+        // sets); the point's metadata says so, else the game's family holds.
+        let family = serde_json::from_str::<serde_json::Value>(p.metadata_json.as_str())
+            .ok()
+            .and_then(|m| m.get("family").and_then(|f| f.as_str()).map(str::to_string))
+            .unwrap_or_else(|| game.info.family.to_string());
+        rows.push(PredictionRow {
+            key: d.key.clone(),
+            index: d.index,
+            model: model.name.clone(),
+            role: model.role.clone(),
+            format: format_tag(model.format).into(),
+            game: game.name.clone(),
+            family,
+            variant: variant.to_string(),
+            decision: p.id.to_string(),
+            episode: p.episode.to_string(),
+            round: p.round,
+            outcome_option: p.outcome.option.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+            outcome: p.outcome.rate,
+            weight: p.outcome.weight,
+            prediction: scored.prediction,
+            mass: scored.mass,
+            option_probs,
+            prompt_tokens: d.tokens.len(),
+            flags: p.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(";"),
+            metadata: p.metadata_json.to_string(),
+        });
     }
-    Ok((rows, result.stats.tokens_computed))
-}
-
-/// p(option) = Σ over the option's tokens of exp(logprob − logsumexp), in the plan's
-/// option order.
-fn option_probabilities(plan: &UnitPlan, logprobs: &[f32], logsumexp: f32) -> Result<Vec<(String, f64)>, String> {
-    if logprobs.len() != plan.candidates.len() {
-        return Err(format!("backend returned {} candidate log-probs for {}", logprobs.len(), plan.candidates.len()));
-    }
-    let mut out = Vec::new();
-    let mut at = 0;
-    for option in &plan.options {
-        let n = option.token_ids.len();
-        let p: f64 = logprobs[at..at + n].iter().map(|&lp| ((lp - logsumexp) as f64).exp()).sum();
-        out.push((option.option.clone(), p));
-        at += n;
-    }
-    Ok(out)
+    Ok((rows, stats.tokens_computed))
 }
