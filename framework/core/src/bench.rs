@@ -1022,6 +1022,25 @@ pub fn targets(data_sets: &BTreeMap<String, DataSetReport>, memory: Option<&Memo
     out
 }
 
+/// Phases that ran on fewer cores than they asked for (`cpu_utilisation` below 90%): other
+/// work held the cores, so their wall-clock figures (seconds, decisions/s, FLOP/s)
+/// understate the machine. Token counts, predictions and memory are unaffected.
+pub fn contention_warnings(data_sets: &BTreeMap<String, DataSetReport>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, d) in data_sets {
+        let phases = [("naive", Some(&d.naive)), ("plan", Some(&d.plan)), ("whole-set plan", d.whole_set.as_ref().map(|w| &w.plan))];
+        for (label, phase) in phases {
+            if let Some(u) = phase.and_then(|p| p.cpu_utilisation).filter(|&u| u < 0.9) {
+                out.push(format!(
+                    "{name} / {label} ran at {:.0}% of its threads' CPU time: other work held the cores, its wall-clock figures understate the machine",
+                    100.0 * u
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The side-by-side table of a report, as text.
 pub fn format_table(
     model: &ModelInfo,
@@ -1088,7 +1107,7 @@ pub fn format_table(
         if let Some(w) = &d.whole_set {
             let _ = writeln!(
                 s,
-                "  whole data set, plan run: {} decisions, {} tokens computed vs {} naive ({:.2}x), {:.1}s scoring, {:.2} decisions/s, {:.2} GFLOP/s ({:.0}% of sgemm), peak RSS {} MB; naive wall extrapolated {:.0}s ({:.2}x); max |naive - plan| on the subset {:.2e}",
+                "  whole data set, plan run: {} decisions, {} tokens computed vs {} naive ({:.2}x), {:.1}s scoring, {:.2} decisions/s, {:.2} GFLOP/s ({:.0}% of sgemm), CPU use {}, peak RSS {} MB; naive wall extrapolated {:.0}s ({:.2}x); max |naive - plan| on the subset {:.2e}",
                 w.decisions,
                 w.plan.tokens,
                 w.naive_tokens,
@@ -1097,6 +1116,7 @@ pub fn format_table(
                 w.plan.decisions_per_s,
                 w.plan.model_flops_per_s / 1e9,
                 100.0 * w.sgemm_fraction,
+                w.plan.cpu_utilisation.map_or("-".into(), |u| format!("{:.0}%", 100.0 * u)),
                 opt(w.plan.peak_rss_mb),
                 w.naive_wall_s_estimate,
                 w.wall_ratio_estimate,
@@ -1126,6 +1146,9 @@ pub fn format_table(
             opt(m.peak_rss_mb_large),
             m.ratio.map_or("-".into(), |r| format!("{r:.3}"))
         );
+    }
+    for w in contention_warnings(data_sets) {
+        let _ = writeln!(s, "\nWARNING: {w}");
     }
     let _ = writeln!(s, "\ntargets:");
     for t in targets {

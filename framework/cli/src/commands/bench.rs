@@ -11,7 +11,7 @@ use crate::Cli;
 use anyhow::{bail, Context, Result};
 use descry_core::{
     bench::{
-        data_set, format_table, is_data_root, load_average, machine_info, planned_tokens, run_phase, targets,
+        contention_warnings, data_set, format_table, is_data_root, load_average, machine_info, planned_tokens, run_phase, targets,
         DataSetReport, MemoryCheck, ModelInfo, Phase, PhaseResult, PhaseSettings, PlannedTokens, DATA_SETS,
     },
     config::Study,
@@ -284,6 +284,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         data_sets.insert(name.clone(), report);
     }
     let targets = targets(&data_sets, memory_check.as_ref());
+    let warnings = contention_warnings(&data_sets);
     let mut notes = vec![
         "tokens: tokens the backend computed (padding excluded); wall_s: scoring only (model load and tokenization, identical for both phases, are in setup_s)".to_string(),
         "model FLOPs = 2 x non_embedding_params x tokens + 4 x layers x heads x head_dim x sum of attention contexts + 2 x hidden x vocab x queries (see descry_core::bench)".to_string(),
@@ -296,6 +297,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
             describe_limits(&names, &limit_of)
         ));
     }
+    notes.extend(warnings);
     if let Some(load) = &machine.load_average {
         notes.push(format!("load average at start: {load} (other work on the machine slows both phases and the sgemm measurement)"));
     }
