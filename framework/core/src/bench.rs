@@ -47,6 +47,7 @@ use crate::{
     run::backend_spec,
     score::{chunks, score_sequences},
 };
+pub use crate::plan::order_for_reuse;
 pub use crate::score::DecisionPrediction;
 use abi_stable::std_types::RStr;
 use descry_abi::types::ScoreStats;
@@ -521,13 +522,6 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     })
 }
 
-/// Orders sequences by their tokens (lexicographically, stable), so that sequences sharing a
-/// beginning (rules, system prompt, first rounds) are neighbours and land in the same
-/// request, where the backend computes the shared beginning once. Predictions are keyed by
-/// decision, so the order changes nothing else.
-pub fn order_for_reuse(sequences: &mut [PlannedSequence]) {
-    sequences.sort_by(|a, b| a.tokens.cmp(&b.tokens));
-}
 
 /// The largest absolute difference between two phases' predictions, over every decision's
 /// prediction, mass and per-option probabilities. The phases must hold the same decisions.

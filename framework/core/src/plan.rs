@@ -205,3 +205,11 @@ pub fn group(plan: &UnitPlan, pending: &[usize], grouping: Grouping) -> Vec<Plan
 pub fn tokens_of(sequences: &[PlannedSequence]) -> u64 {
     sequences.iter().map(|s| s.tokens.len() as u64).sum()
 }
+
+/// Orders sequences by their tokens (lexicographically, stable), so that sequences sharing a
+/// beginning (rules, system prompt, first rounds) are neighbours and land in the same
+/// request, where the backend computes the shared beginning once. Predictions are keyed by
+/// decision, so the order changes nothing else.
+pub fn order_for_reuse(sequences: &mut [PlannedSequence]) {
+    sequences.sort_by(|a, b| a.tokens.cmp(&b.tokens));
+}

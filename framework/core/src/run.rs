@@ -6,7 +6,7 @@ use crate::{
     data::{resolve_games, GameData, GameError, StudyGame},
     inspect::resolve_format,
     model::{ModelError, ModelFolder},
-    plan::{group, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence, UnitPlan},
+    plan::{group, order_for_reuse, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence, UnitPlan},
     prompt::PromptFormat,
     registry::Registry,
     score::{chunks, score_sequences},
@@ -282,7 +282,10 @@ pub fn run_units(
                 let pending: Vec<usize> =
                     (0..plan.decisions.len()).filter(|&i| !stored.contains(&plan.decisions[i].key)).collect();
                 let resumed = plan.decisions.len() - pending.len();
-                let sequences = group(&plan, &pending, options.grouping);
+                let mut sequences = group(&plan, &pending, options.grouping);
+                // Sequences sharing a beginning land in the same request, where the backend
+                // computes that beginning once (rows are stored in data order regardless).
+                order_for_reuse(&mut sequences);
                 let naive_tokens: u64 = pending.iter().map(|&i| plan.decisions[i].tokens.len() as u64).sum();
                 let sequence_tokens = tokens_of(&sequences);
                 let bar = progress_bar(options.progress, &unit, plan.decisions.len() as u64, resumed as u64);
