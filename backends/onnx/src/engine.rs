@@ -11,13 +11,18 @@
 //!    most `token_budget` (padded) tokens ([`plan::pack`]); a sequence longer than the
 //!    budget runs alone, in chunks, through the past key/values.
 //!
+//! A shared prefix's key/values are kept after the call ([`PrefixCache`], at most
+//! `prefix_cache_tokens` tokens): a later request whose sequences begin with it starts from
+//! them (step 2 for a group, and step 3's sequences become a group on top of it), unless a
+//! query reads a position inside it.
+//!
 //! The graph computes every row independently of the others (and of padding), so results
 //! do not depend on how sequences were batched, chunked or shared, up to float rounding
 //! (the tests check 1e-4).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use abi_stable::std_types::RVec;
 use descry_abi::types::{
@@ -28,6 +33,7 @@ use ort::environment::Environment;
 use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::Tensor;
 
+use crate::cache::PrefixCache;
 use crate::plan;
 
 /// Where the model runs.
@@ -55,6 +61,9 @@ pub struct EngineOptions {
     pub token_budget: usize,
     /// Sequences sharing at least this many leading tokens compute them once.
     pub min_shared_prefix: usize,
+    /// Tokens of shared-prefix key/values kept from one call to the next (`None`: the
+    /// token budget; 0: none).
+    pub prefix_cache_tokens: Option<usize>,
     /// The ONNX Runtime shared library (default: `ORT_DYLIB_PATH`, else
     /// `$DESCRY_HOME/onnxruntime/libonnxruntime.so.1.31.1`).
     pub ort_dylib: Option<PathBuf>,
@@ -69,6 +78,7 @@ impl Default for EngineOptions {
             threads: None,
             token_budget: 4096,
             min_shared_prefix: 32,
+            prefix_cache_tokens: None,
             ort_dylib: None,
             graph_optimization: "all".into(),
         }
@@ -172,6 +182,8 @@ fn environment(dylib: &Path) -> Result<&'static Environment, EngineError> {
 /// A loaded model.
 pub struct Engine {
     session: Mutex<Session>,
+    /// Key/values of prefixes shared in earlier calls.
+    prefixes: Mutex<PrefixCache<Kv>>,
     manifest: Manifest,
     dir: PathBuf,
     options: EngineOptions,
@@ -314,8 +326,10 @@ impl Engine {
         let session = builder
             .commit_from_file(&model)
             .map_err(|e| EngineError::Ort(format!("loading {}: {e}", model.display())))?;
+        let cache_tokens = options.prefix_cache_tokens.unwrap_or(options.token_budget);
         Ok(Engine {
             session: Mutex::new(session),
+            prefixes: Mutex::new(PrefixCache::new(cache_tokens)),
             manifest,
             dir: dir.to_path_buf(),
             options: options.clone(),
@@ -403,7 +417,35 @@ impl Engine {
                 self.run_group(&jobs, &group, &mut col, &mut stats)?;
             }
         }
-        self.run_singles(&jobs, &singles, &mut col, &mut stats)?;
+        // Sequences sharing nothing in this request may begin with a prefix kept from an
+        // earlier one: those run on top of it, by prefix.
+        let mut on_cached: Vec<(usize, Arc<Kv>, Vec<usize>)> = Vec::new();
+        let mut fresh: Vec<usize> = Vec::new();
+        {
+            let mut cache = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
+            for j in singles {
+                let first_query = jobs[j].positions[0];
+                match cache.longest_prefix_of(
+                    jobs[j].tokens,
+                    self.options.min_shared_prefix,
+                    first_query,
+                ) {
+                    Some((len, kv)) => match on_cached
+                        .iter_mut()
+                        .find(|(_, k, _)| Arc::ptr_eq(k, &kv))
+                    {
+                        Some((_, _, members)) => members.push(j),
+                        None => on_cached.push((len, kv, vec![j])),
+                    },
+                    None => fresh.push(j),
+                }
+            }
+        }
+        for (len, kv, members) in &on_cached {
+            stats.tokens_reused += (members.len() * len) as u64;
+            self.run_tails(&jobs, members, *len, kv, &mut col, &mut stats)?;
+        }
+        self.run_singles(&jobs, &fresh, &mut col, &mut stats)?;
 
         let mut sequences = RVec::with_capacity(col.out.len());
         for (si, per_query) in col.out.into_iter().enumerate() {
@@ -440,13 +482,55 @@ impl Engine {
         prefix_positions.sort_unstable();
         prefix_positions.dedup();
         let members = &group.members;
-        let kv = self.run_chunked(prefix, &prefix_positions, None, stats, &mut |pos, row| {
-            for &m in members {
-                col.fill(jobs[m].seq, pos, row);
+        // A prefix kept from an earlier call stands in for the tokens before the first query.
+        let first_query = prefix_positions.first().copied().unwrap_or(l);
+        let cached = self
+            .prefixes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .longest_prefix_of(prefix, self.options.min_shared_prefix, first_query);
+        let (start, past) = match cached {
+            Some((c, kv)) => {
+                stats.tokens_reused += c as u64;
+                (c, Some(kv))
             }
-        })?;
+            None => (0, None),
+        };
+        let kv = if start == l {
+            past.ok_or_else(|| EngineError::Ort("cached prefix without key/values".into()))?
+        } else {
+            let rel: Vec<usize> = prefix_positions.iter().map(|p| p - start).collect();
+            Arc::new(self.run_chunked(
+                &prefix[start..],
+                &rel,
+                past.as_deref(),
+                stats,
+                &mut |pos, row| {
+                    for &m in members {
+                        col.fill(jobs[m].seq, start + pos, row);
+                    }
+                },
+            )?)
+        };
+        self.prefixes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(prefix, Arc::clone(&kv));
         stats.tokens_reused += ((members.len() - 1) * l) as u64;
+        self.run_tails(jobs, members, l, &kv, col, stats)
+    }
 
+    /// The parts after a shared prefix of length `l` (whose key/values are `kv`) of the
+    /// given sequences, in batches; only positions from `l` on are read.
+    fn run_tails(
+        &self,
+        jobs: &[Job<'_>],
+        members: &[usize],
+        l: usize,
+        kv: &Kv,
+        col: &mut Collector<'_>,
+        stats: &mut ScoreStats,
+    ) -> Result<(), EngineError> {
         // Members with queries past the prefix continue from its key/values.
         let tails: Vec<(usize, Vec<usize>)> = members
             .iter()
@@ -473,7 +557,7 @@ impl Engine {
                 self.run_chunked(
                     &jobs[*m].tokens[l..],
                     rel,
-                    Some(kv.clone()),
+                    Some(kv),
                     stats,
                     &mut |pos, row| col.fill(seq, l + pos, row),
                 )?;
@@ -486,7 +570,7 @@ impl Engine {
                     queries: &tails[i].1,
                 })
                 .collect();
-            self.run(&rows, Some(&kv), false, stats, &mut |r, pos, row| {
+            self.run(&rows, Some(kv), false, stats, &mut |r, pos, row| {
                 col.fill(jobs[tails[batch[r]].0].seq, l + pos, row)
             })?;
         }
@@ -531,11 +615,11 @@ impl Engine {
         &self,
         tokens: &[u32],
         positions: &[usize],
-        past: Option<Kv>,
+        past: Option<&Kv>,
         stats: &mut ScoreStats,
         visit: &mut dyn FnMut(usize, &[f32]),
     ) -> Result<Kv, EngineError> {
-        let mut kv = past;
+        let mut kv: Option<Kv> = None;
         let mut start = 0;
         let budget = self.options.token_budget;
         while start < tokens.len() {
@@ -551,7 +635,7 @@ impl Engine {
             };
             let next = self.run(
                 std::slice::from_ref(&row),
-                kv.as_ref(),
+                kv.as_ref().or(past),
                 true,
                 stats,
                 &mut |_, pos, lp| visit(start + pos, lp),

@@ -15,10 +15,13 @@
 //! - `threads`: intra-op threads (default: one per core);
 //! - `token_budget`: most padded tokens per forward pass (default 4096);
 //! - `min_shared_prefix`: shortest prefix worth sharing between sequences (default 32);
+//! - `prefix_cache_tokens`: key/values of shared prefixes kept from one scoring call to the
+//!   next, in tokens (default: the token budget; 0 keeps none);
 //! - `ort_dylib`: the ONNX Runtime library (default `ORT_DYLIB_PATH`, else
 //!   `$DESCRY_HOME/onnxruntime/libonnxruntime.so.1.31.1`).
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod engine;
 pub mod plan;
 
@@ -37,6 +40,7 @@ pub const SPEC_KEYS: &[&str] = &[
     "threads",
     "token_budget",
     "min_shared_prefix",
+    "prefix_cache_tokens",
     "ort_dylib",
     "graph_optimization",
 ];
@@ -95,6 +99,7 @@ pub fn parse_spec(spec_json: &str) -> Result<(PathBuf, EngineOptions), EngineErr
     if let Some(m) = uint("min_shared_prefix")? {
         o.min_shared_prefix = m;
     }
+    o.prefix_cache_tokens = uint("prefix_cache_tokens")?;
     if let Some(g) = obj.get("graph_optimization").filter(|g| !g.is_null()) {
         o.graph_optimization =
             g.as_str().ok_or_else(|| bad("\"graph_optimization\" must be a string".into()))?.to_string();
@@ -153,6 +158,7 @@ impl ModelPlugin for Engine {
             "threads": o.threads,
             "token_budget": o.token_budget,
             "min_shared_prefix": o.min_shared_prefix,
+            "prefix_cache_tokens": o.prefix_cache_tokens.unwrap_or(o.token_budget),
         })
         .to_string()
     }

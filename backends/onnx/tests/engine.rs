@@ -76,6 +76,15 @@ fn check_model(model: (&str, &str)) {
         seq(&long, &[418, 837, last], &cands),
         seq(&short, &[short.len() as u32 - 1], &cands),
     ];
+    // Without the prefixes kept from earlier calls, to score a sequence truly alone.
+    let uncached = Engine::load(
+        &dir.0,
+        &EngineOptions {
+            prefix_cache_tokens: Some(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let shared = engine.score(&request(seqs.clone(), 5)).unwrap();
     eprintln!("{}: shared-prefix request: {:?}", model.0, shared.stats);
     // The prefix is at least the 1,000 tokens built in (the prompt may continue alike).
@@ -84,7 +93,7 @@ fn check_model(model: (&str, &str)) {
         "the shared prefix is computed once"
     );
     for (i, s) in seqs.iter().enumerate() {
-        let alone = engine.score(&request(vec![s.clone()], 5)).unwrap();
+        let alone = uncached.score(&request(vec![s.clone()], 5)).unwrap();
         let d = max_diff(&shared.sequences[i..i + 1], &alone.sequences);
         assert!(
             d <= SCHEDULE_TOL,
@@ -113,6 +122,36 @@ fn check_model(model: (&str, &str)) {
         }],
     );
     assert!(d <= SCHEDULE_TOL, "{d}");
+
+    // Later calls start from the 1,000-token prefix kept from the shared request: a lone
+    // sequence, and a group whose own shared prefix extends the kept one.
+    let mut extended = long[..1150].to_vec();
+    extended.extend_from_slice(&long[1400..1450]);
+    let later = [
+        vec![seq(&long[..1250], &[1100, 1249], &cands)],
+        vec![
+            seq(&long[..1250], &[1100, 1249], &cands),
+            seq(&extended, &[1120, 1199], &cands),
+        ],
+    ];
+    for (k, seqs) in later.iter().enumerate() {
+        let from_cache = engine.score(&request(seqs.clone(), 5)).unwrap();
+        let fresh = uncached.score(&request(seqs.clone(), 5)).unwrap();
+        eprintln!(
+            "{}: later call {k}: kept prefix {:?}, without {:?}",
+            model.0, from_cache.stats, fresh.stats
+        );
+        assert!(
+            from_cache.stats.tokens_reused >= fresh.stats.tokens_reused + 1000,
+            "call {k} starts from the kept prefix"
+        );
+        assert_eq!(
+            from_cache.stats.tokens_computed + from_cache.stats.tokens_reused,
+            fresh.stats.tokens_computed + fresh.stats.tokens_reused
+        );
+        let d = max_diff(&from_cache.sequences, &fresh.sequences);
+        assert!(d <= SCHEDULE_TOL, "{}: call {k} differs by {d}", model.0);
+    }
 }
 
 #[test]
