@@ -196,6 +196,24 @@ struct Kv {
     layers: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
+impl Kv {
+    /// The key/values of the first `len` tokens (`len <= self.len`).
+    fn truncated(&self, len: usize, kv_heads: usize, head_dim: usize) -> Kv {
+        let cut = |t: &[f32]| -> Vec<f32> {
+            (0..kv_heads)
+                .flat_map(|h| {
+                    let start = h * self.len * head_dim;
+                    t[start..start + len * head_dim].iter().copied()
+                })
+                .collect()
+        };
+        Kv {
+            len,
+            layers: self.layers.iter().map(|(k, v)| (cut(k), cut(v))).collect(),
+        }
+    }
+}
+
 /// One row of a batch: new tokens and the (relative) positions to read.
 struct Row<'a> {
     tokens: &'a [u32],
@@ -512,10 +530,18 @@ impl Engine {
                 },
             )?)
         };
-        self.prefixes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(prefix, Arc::clone(&kv));
+        // What later calls can start from: the whole prefix, and, when queries fall inside
+        // it, its part before the first query (later sequences read their own distributions
+        // from there on, even where their tokens agree with this prefix).
+        {
+            let mut cache = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(prefix, Arc::clone(&kv));
+            if first_query < l && first_query >= self.options.min_shared_prefix.max(1) {
+                let m = &self.manifest;
+                let before = kv.truncated(first_query, m.num_kv_heads, m.head_dim);
+                cache.insert(&prefix[..first_query], Arc::new(before));
+            }
+        }
         stats.tokens_reused += ((members.len() - 1) * l) as u64;
         self.run_tails(jobs, members, l, &kv, col, stats)
     }
