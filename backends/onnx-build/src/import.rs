@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::arch::{build_graph, GgufWeights, HfWeights, ModelConfig, WeightSource};
+use crate::arch::{build_graph, GgufWeights, HfWeights, ModelConfig, WeightFormat, WeightSource};
 use crate::error::ImportError;
 use crate::gguf::GgufFile;
 use crate::hf::HfCheckpoint;
@@ -29,6 +29,8 @@ pub struct ImportOptions {
     pub force: bool,
     /// Store weights in `model.onnx.data` even when they would fit inline.
     pub external_data: bool,
+    /// How the linear layers' weights are stored (default f32).
+    pub weights: WeightFormat,
 }
 
 /// The kinds of source [`import`] reads.
@@ -171,14 +173,19 @@ fn build_folder(
             // The tokenizer first: it is cheap and fails fast on unsupported vocabularies.
             crate::tokenizer::from_gguf(&file)?.write_to(dir)?;
             let weights = GgufWeights::new(&file, &cfg);
-            let built = build_graph(&cfg, &weights as &dyn WeightSource)?;
+            let built = build_graph(&cfg, &weights as &dyn WeightSource, opts.weights)?;
             (cfg, built, sha256_files(&[source.to_path_buf()])?)
         }
-        SourceKind::Hf => build_hf(source, dir)?,
+        SourceKind::Hf => build_hf(source, dir, opts.weights)?,
     };
+    let mut opsets = vec![(String::new(), 17)];
+    if opts.weights == WeightFormat::Int8 {
+        // MatMulNBits is one of ONNX Runtime's own operators.
+        opsets.push(("com.microsoft".to_string(), 1));
+    }
     let model = Model {
         ir_version: 8,
-        opsets: vec![(String::new(), 17)],
+        opsets,
         producer_name: "descry-onnx-build".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         metadata: vec![("descry.architecture".into(), cfg.architecture.name().into())],
@@ -197,7 +204,7 @@ fn build_folder(
             sha256: source_sha,
         },
         weights_sha256: summary.weights_sha256,
-        dtype: "f32".into(),
+        dtype: opts.weights.name().into(),
         vocab_size: cfg.vocab_size,
         hidden_size: cfg.hidden_size,
         num_layers: cfg.num_layers,
@@ -223,6 +230,7 @@ fn build_folder(
 fn build_hf(
     source: &Path,
     dir: &Path,
+    weights: WeightFormat,
 ) -> Result<(ModelConfig, crate::arch::BuiltGraph, String), ImportError> {
     let ckpt = HfCheckpoint::open(source)?;
     let cfg = ModelConfig::from_hf_config(ckpt.config(), &source.join("config.json"))?;
@@ -234,7 +242,7 @@ fn build_hf(
                  `tokenizer.save_pretrained(DIR)` from a fast tokenizer)"
                 .into(),
         })?;
-    let built = build_graph(&cfg, &HfWeights::new(&ckpt, &cfg))?;
+    let built = build_graph(&cfg, &HfWeights::new(&ckpt, &cfg), weights)?;
 
     let write = |name: &str, text: &str| {
         let p = dir.join(name);

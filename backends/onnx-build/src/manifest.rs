@@ -38,7 +38,8 @@ pub struct Manifest {
     /// Hex SHA-256 over the little-endian bytes of every initializer of `model.onnx`
     /// (the dequantized f32 weights and the graph's small constants), in graph order.
     pub weights_sha256: String,
-    /// Element type of weights and activations (`f32`).
+    /// Storage of the linear layers' weights: `f32`, or `int8` (8-bit blocks, int8
+    /// arithmetic through ONNX Runtime's `MatMulNBits`); activations are always f32.
     pub dtype: String,
     /// Vocabulary size (last axis of `logprobs`).
     pub vocab_size: usize,

@@ -356,7 +356,7 @@ struct Built {
 }
 
 fn build(cfg: &ModelConfig, ws: &MemWeights) -> Built {
-    let graph = build_graph(cfg, ws).expect("graph builds").graph;
+    let graph = build_graph(cfg, ws, descry_onnx_build::arch::WeightFormat::F32).expect("graph builds").graph;
     let dir = tempfile::tempdir().unwrap();
     let model = Model {
         ir_version: 8,

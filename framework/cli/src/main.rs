@@ -82,6 +82,10 @@ pub enum Command {
         /// Store weights in `model.onnx.data` even below 2 GB.
         #[arg(long)]
         external_data: bool,
+        /// Linear-layer weights: `f32` (as imported; reproduces the golden log-probs) or
+        /// `int8` (8-bit blocks, int8 arithmetic on CPU; faster, less exact: see the README).
+        #[arg(long, default_value = "f32", value_parser = ["f32", "int8"])]
+        dtype: String,
     },
     /// Score prompts with a model folder and print next-token log-probs as JSONL (the shape
     /// of the reference golden file): a low-level check of an import and a backend.

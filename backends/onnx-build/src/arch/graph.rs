@@ -5,7 +5,8 @@
 //! tensors are `[batch, seq, heads, head_dim]` until attention, where queries become
 //! `[batch, kv_heads, group, seq, head_dim]` so grouped-query attention is a broadcasting
 //! MatMul against `[batch, kv_heads, 1, head_dim, total]` keys (no key/value copies).
-//! Every tensor is float32.
+//! Every activation is float32; the linear layers' weights are f32 or, with
+//! [`WeightFormat::Int8`], 8-bit blocks multiplied by `MatMulNBits`.
 
 use crate::error::ImportError;
 use crate::gguf::Tensor;
@@ -13,6 +14,7 @@ use crate::onnx::builder::{attr_i, attr_ints};
 use crate::onnx::{DataType, Dim, Graph, GraphBuilder};
 
 use super::config::{Architecture, ModelConfig, RopeScaling};
+use super::quant::{quantize_int8, WeightFormat, INT8_BLOCK};
 use super::weights::WeightSource;
 
 /// The additive mask value for hidden keys: the most negative `f32`, as transformers'
@@ -29,8 +31,13 @@ pub struct BuiltGraph {
     pub total_params: u64,
 }
 
-/// Builds the scoring graph of `cfg` with weights from `w`.
-pub fn build_graph(cfg: &ModelConfig, w: &dyn WeightSource) -> Result<BuiltGraph, ImportError> {
+/// Builds the scoring graph of `cfg` with weights from `w`, its linear layers stored as
+/// `format` says.
+pub fn build_graph(
+    cfg: &ModelConfig,
+    w: &dyn WeightSource,
+    format: WeightFormat,
+) -> Result<BuiltGraph, ImportError> {
     cfg.validate().map_err(|reason| ImportError::Format {
         path: w.path().to_path_buf(),
         format: "model configuration",
@@ -40,6 +47,7 @@ pub fn build_graph(cfg: &ModelConfig, w: &dyn WeightSource) -> Result<BuiltGraph
         g: GraphBuilder::new("descry"),
         cfg,
         w,
+        format,
         non_embedding: 0,
         total: 0,
     };
@@ -55,6 +63,7 @@ struct Builder<'a> {
     g: GraphBuilder,
     cfg: &'a ModelConfig,
     w: &'a dyn WeightSource,
+    format: WeightFormat,
     non_embedding: u64,
     total: u64,
 }
@@ -117,10 +126,38 @@ impl Builder<'_> {
         bias: Option<&str>,
     ) -> Result<String, ImportError> {
         let t = self.tensor(name, &[out, inp])?;
-        let wt = self
-            .g
-            .initializer_f32(&format!("{name}.T"), &[inp, out], transpose(&t));
-        let y = self.g.node("MatMul", &[x, &wt], vec![]);
+        let y = match self.format {
+            WeightFormat::F32 => {
+                let wt = self
+                    .g
+                    .initializer_f32(&format!("{name}.T"), &[inp, out], transpose(&t));
+                self.g.node("MatMul", &[x, &wt], vec![])
+            }
+            WeightFormat::Int8 => {
+                let q = quantize_int8(&t.data, out, inp);
+                let data = self.g.initializer_u8(
+                    &format!("{name}.q8"),
+                    &[out, q.blocks, INT8_BLOCK],
+                    q.data,
+                );
+                let scales =
+                    self.g
+                        .initializer_f32(&format!("{name}.scales"), &[out * q.blocks], q.scales);
+                self.g.node_in(
+                    "com.microsoft",
+                    "MatMulNBits",
+                    &[x, &data, &scales],
+                    vec![
+                        attr_i("K", inp as i64),
+                        attr_i("N", out as i64),
+                        attr_i("bits", 8),
+                        attr_i("block_size", INT8_BLOCK as i64),
+                        // 4: int8 arithmetic (activations quantized per block).
+                        attr_i("accuracy_level", 4),
+                    ],
+                )
+            }
+        };
         match bias {
             Some(bname) => {
                 let bv = self.vector(bname, out)?;

@@ -4,8 +4,10 @@
 
 pub mod config;
 pub mod graph;
+pub mod quant;
 pub mod weights;
 
 pub use config::{Architecture, ModelConfig, RopeScaling};
 pub use graph::{build_graph, BuiltGraph};
+pub use quant::WeightFormat;
 pub use weights::{GgufWeights, HfWeights, WeightSource};

@@ -109,6 +109,17 @@ impl GraphBuilder {
         name.to_string()
     }
 
+    /// Adds a `u8` initializer (quantized weights) and returns its name.
+    pub fn initializer_u8(&mut self, name: &str, dims: &[usize], data: Vec<u8>) -> String {
+        self.graph.initializers.push(TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: DataType::Uint8,
+            data: TensorData::U8(data),
+        });
+        name.to_string()
+    }
+
     /// An `i64` constant (deduplicated by value and shape); `dims` empty for a scalar.
     pub fn const_i64(&mut self, dims: &[usize], values: &[i64]) -> String {
         let key = format!("i64{dims:?}{values:?}");
@@ -160,6 +171,23 @@ impl GraphBuilder {
     pub fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<Attribute>) -> String {
         let out = self.fresh(op);
         self.push(op, inputs, std::slice::from_ref(&out), attributes);
+        out
+    }
+
+    /// Adds a node of another operator domain (e.g. `com.microsoft`) with one auto-named
+    /// output and returns that name.
+    pub fn node_in(
+        &mut self,
+        domain: &str,
+        op: &str,
+        inputs: &[&str],
+        attributes: Vec<Attribute>,
+    ) -> String {
+        let out = self.fresh(op);
+        self.push(op, inputs, std::slice::from_ref(&out), attributes);
+        if let Some(node) = self.graph.nodes.last_mut() {
+            node.domain = domain.to_string();
+        }
         out
     }
 

@@ -73,6 +73,8 @@ pub enum DataType {
     Float,
     /// 64-bit signed integer.
     Int64,
+    /// 8-bit unsigned integer (quantized weights).
+    Uint8,
     /// Boolean.
     Bool,
 }
@@ -82,6 +84,7 @@ impl DataType {
         match self {
             DataType::Float => 1,
             DataType::Int64 => 7,
+            DataType::Uint8 => 2,
             DataType::Bool => 9,
         }
     }
@@ -94,6 +97,8 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// `i64` values, written as little-endian `raw_data`.
     I64(Vec<i64>),
+    /// `u8` values (quantized weights), written as `raw_data`.
+    U8(Vec<u8>),
     /// Values stored in a separate file next to the model (ONNX external data).
     External {
         /// File name relative to the model file.
@@ -124,6 +129,7 @@ impl TensorProto {
         match &self.data {
             TensorData::F32(v) => 4 * v.len() as u64,
             TensorData::I64(v) => 8 * v.len() as u64,
+            TensorData::U8(v) => v.len() as u64,
             TensorData::External { .. } => 0,
         }
     }
@@ -206,6 +212,12 @@ pub fn write_raw(
                     .for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
                 hasher(&buf);
                 w.write_all(&buf)?;
+            }
+        }
+        TensorData::U8(v) => {
+            for c in v.chunks(CHUNK * 8) {
+                hasher(c);
+                w.write_all(c)?;
             }
         }
         TensorData::External { .. } => {}

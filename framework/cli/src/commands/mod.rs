@@ -75,8 +75,8 @@ pub fn run(cli: &Cli) -> Result<()> {
                 batch: *batch,
             },
         ),
-        Command::Import { source, out, name, force, external_data } => {
-            import::run(source, out, name.clone(), *force, *external_data)
+        Command::Import { source, out, name, force, external_data, dtype } => {
+            import::run(source, out, name.clone(), *force, *external_data, dtype)
         }
         Command::Data { action: crate::DataAction::Fetch { to, base_url } } => data::fetch(to.as_deref(), base_url),
     }
