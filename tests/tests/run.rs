@@ -162,6 +162,26 @@ fn report_metrics_equal_those_recomputed_from_the_predictions() {
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("## Pairs") && md.contains("demo"));
 
+    // Win counts of the one pair: per family and subset it won, lost, tied or was excluded,
+    // so both one-sided tests give ½ for a pair compared (its own direction is the
+    // majority) and 1 for none.
+    let mut wins = csv::Reader::from_path(dir.path().join("tables/wins.csv")).unwrap();
+    let h = wins.headers().unwrap().clone();
+    let c = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("wins.csv: no column {n}"));
+    let mut rows = 0;
+    for r in wins.records() {
+        let r = r.unwrap();
+        let n = |k: &str| r[c(k)].parse::<f64>().unwrap();
+        let compared = n("base_wins") + n("aligned_wins");
+        assert_eq!(compared + n("excluded"), 1.0, "{r:?}");
+        let expected = if compared == 1.0 { 0.5 } else { 1.0 };
+        assert_eq!(n("sign_test_p"), expected, "{r:?}");
+        assert_eq!(n("wilcoxon_p"), expected, "{r:?}");
+        rows += 1;
+    }
+    assert!(rows >= 2, "win rows for matrix and lottery");
+    assert!(md.contains("Wilcoxon p"));
+
     // `descry report` rebuilds the same tables from the store.
     let before = std::fs::read(dir.path().join("tables/models.csv")).unwrap();
     std::fs::remove_dir_all(dir.path().join("tables")).unwrap();

@@ -5,6 +5,7 @@
 //! Everything here is a pure function of the prediction rows, the metrics and the study's
 //! settings, so `descry report RUN_DIR` recomputes the same tables from the store.
 
+use crate::significance::{binomial_upper_tail, wilcoxon_signed_rank_greater};
 use crate::{registry::Registry, run::PairStatus, store::PredictionRow};
 use descry_abi::types::MetricInput;
 use rand::{Rng, SeedableRng};
@@ -143,6 +144,9 @@ pub struct WinRow {
     pub excluded: usize,
     /// One-sided binomial sign test in the majority's direction: P(X ≥ majority | n, ½).
     pub sign_test_p: f64,
+    /// One-sided Wilcoxon signed-rank test on the pairs' metric differences (base −
+    /// aligned), in the majority's direction (base when tied), exact.
+    pub wilcoxon_p: f64,
 }
 
 /// The whole analysis.
@@ -212,21 +216,6 @@ pub fn bootstrap_ci(registry: &Registry, name: &str, rows: &[&PredictionRow], re
     values.sort_by(f64::total_cmp);
     let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
     (at(0.025), at(0.975))
-}
-
-/// P(X ≥ k) for X ~ Binomial(n, ½), computed in log space.
-pub fn binomial_upper_tail(n: usize, k: usize) -> f64 {
-    if k == 0 {
-        return 1.0;
-    }
-    if k > n {
-        return 0.0;
-    }
-    let ln_choose = |n: usize, i: usize| -> f64 {
-        (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum()
-    };
-    let ln_half_n = n as f64 * 0.5f64.ln();
-    (k..=n).map(|i| (ln_choose(n, i) + ln_half_n).exp()).sum::<f64>().min(1.0)
 }
 
 fn key_of<'a>(r: &'a PredictionRow) -> (&'a str, &'a str, &'a str) {
@@ -376,7 +365,8 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
     }
 
     // Wins per family × variant × subset, and over the multi-round families.
-    let mut tallies: BTreeMap<(String, String, String), (usize, usize, usize)> = BTreeMap::new();
+    // (base wins, aligned wins, excluded, base − aligned of every compared pair)
+    let mut tallies: BTreeMap<(String, String, String), (usize, usize, usize, Vec<f64>)> = BTreeMap::new();
     for p in &pair_rows {
         let mut keys = vec![(p.family.clone(), p.variant.clone(), p.subset.clone())];
         if settings.multi_round_families.contains(&p.family) {
@@ -389,18 +379,25 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
                 "aligned" => t.1 += 1,
                 _ => t.2 += 1,
             }
+            if p.excluded.is_none() {
+                t.3.push(p.metric_base - p.metric_aligned);
+            }
         }
     }
     let wins = tallies
         .into_iter()
-        .map(|((family, variant, subset), (b, a, x))| WinRow {
-            family,
-            variant,
-            subset,
-            base_wins: b,
-            aligned_wins: a,
-            excluded: x,
-            sign_test_p: binomial_upper_tail(a + b, a.max(b)),
+        .map(|((family, variant, subset), (b, a, x, diffs))| {
+            let toward_majority: Vec<f64> = if a > b { diffs.iter().map(|d| -d).collect() } else { diffs };
+            WinRow {
+                family,
+                variant,
+                subset,
+                base_wins: b,
+                aligned_wins: a,
+                excluded: x,
+                sign_test_p: binomial_upper_tail(a + b, a.max(b)),
+                wilcoxon_p: wilcoxon_signed_rank_greater(&toward_majority),
+            }
         })
         .collect();
     Analysis {
@@ -415,20 +412,4 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
 /// A small stable string hash (seeds per unit; not for security).
 fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sign_test_matches_hand_values() {
-        // P(X >= 3 | n=3) = 1/8; P(X >= 2 | n=3) = 4/8; P(X >= 9 | n=10) = 11/1024.
-        assert!((binomial_upper_tail(3, 3) - 0.125).abs() < 1e-12);
-        assert!((binomial_upper_tail(3, 2) - 0.5).abs() < 1e-12);
-        assert!((binomial_upper_tail(10, 9) - 11.0 / 1024.0).abs() < 1e-12);
-        assert_eq!(binomial_upper_tail(0, 0), 1.0);
-        // The paper's 213 : 22 is far beyond any doubt.
-        assert!(binomial_upper_tail(235, 213) < 1e-30);
-    }
 }

@@ -1,8 +1,8 @@
 //! descry-core: the host library of descry.
 //!
 //! It owns everything between a study file and a report: the layered configuration
-//! ([`config`]), the plugin registry ([`registry`]), and (in later modules) prompts and chat
-//! templates, tokenization, scheduling, scoring, the result store, analysis and reports.
+//! ([`config`]), the plugin registry ([`registry`]), prompts and chat templates, tokenization,
+//! scheduling, scoring, the result store, analysis, significance tests and reports.
 //! The `descry` binary is a thin shell over this crate.
 #![deny(missing_docs)]
 
@@ -19,4 +19,5 @@ pub mod registry;
 pub mod report;
 pub mod run;
 pub mod score;
+pub mod significance;
 pub mod store;

@@ -137,8 +137,22 @@ fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], 
     } else {
         table(
             &mut out,
-            &["family", "variant", "subset", "base wins", "aligned wins", "excluded", "sign test p"],
-            a.wins.iter().map(|w| vec![w.family.clone(), w.variant.clone(), w.subset.clone(), w.base_wins.to_string(), w.aligned_wins.to_string(), w.excluded.to_string(), format!("{:.3e}", w.sign_test_p)]).collect(),
+            &["family", "variant", "subset", "base wins", "aligned wins", "excluded", "sign test p", "Wilcoxon p"],
+            a.wins
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.family.clone(),
+                        w.variant.clone(),
+                        w.subset.clone(),
+                        w.base_wins.to_string(),
+                        w.aligned_wins.to_string(),
+                        w.excluded.to_string(),
+                        format!("{:.3e}", w.sign_test_p),
+                        format!("{:.3e}", w.wilcoxon_p),
+                    ]
+                })
+                .collect(),
         );
     }
     let _ = writeln!(out, "## Pairs\n");
