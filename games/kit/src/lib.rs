@@ -11,6 +11,7 @@
 //! - [`options`]: decision options with their surface forms, prompt variants, plugin info;
 //! - [`render`]: the answer prefix `{"decision": "`, message building, number formatting;
 //! - [`sample`]: real rendered prompts for docs and examples;
+//! - [`testing`]: accessors and the transcript check for game plugins' tests;
 //! - [`transcript`]: the exact meaning of the transcript (prefix) property and a checker.
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod json;
 pub mod options;
 pub mod render;
 pub mod sample;
+pub mod testing;
 pub mod transcript;
 
 pub use error::KitError;

@@ -1,19 +1,11 @@
 use super::*;
-use descry_game_kit::shared_data_dir;
+use descry_game_kit::{
+    shared_data_dir,
+    testing::{metadata, points},
+};
 
 fn c13k() -> PathBuf {
     shared_data_dir().join("choices13k")
-}
-
-fn points(data: &LoadedData) -> Vec<&DecisionPoint> {
-    data.episodes
-        .iter()
-        .flat_map(|e| e.decisions.iter())
-        .collect()
-}
-
-fn meta(p: &DecisionPoint) -> serde_json::Value {
-    serde_json::from_str(p.metadata_json.as_str()).unwrap()
 }
 
 #[test]
@@ -30,7 +22,7 @@ fn counts_match_the_published_data() {
         12_188
     );
     let pts = points(&all);
-    assert_eq!(pts.iter().filter(|p| meta(p)["amb"] == true).count(), 2_809);
+    assert_eq!(pts.iter().filter(|p| metadata(p)["amb"] == true).count(), 2_809);
     assert!(pts
         .iter()
         .all(|p| p.outcome.option.is_none() && p.outcome.weight > 0.0));
@@ -74,7 +66,7 @@ fn ambiguous_problems_hide_the_probabilities_of_b() {
         .into_iter()
         .find(|p| p.id.as_str() == "c13k-2-fb")
         .unwrap();
-    assert_eq!(meta(p)["amb"], true);
+    assert_eq!(metadata(p)["amb"], true);
     for variant in ["native", "predict"] {
         let user = render(p, variant).unwrap().messages[1].content.to_string();
         assert!(

@@ -1,5 +1,8 @@
 use super::*;
-use descry_game_kit::{shared_data_dir, transcript::check_episode};
+use descry_game_kit::{
+    shared_data_dir,
+    testing::{check_transcripts, has_flag, metadata, points},
+};
 use std::path::PathBuf;
 
 fn akata() -> PathBuf {
@@ -10,21 +13,6 @@ fn real() -> LoadedData {
     load(&akata(), Set::Repeated).expect("the real Akata data must be at ../shared/data/akata")
 }
 
-fn points(data: &LoadedData) -> Vec<&DecisionPoint> {
-    data.episodes
-        .iter()
-        .flat_map(|e| e.decisions.iter())
-        .collect()
-}
-
-fn meta(p: &DecisionPoint) -> serde_json::Value {
-    serde_json::from_str(p.metadata_json.as_str()).unwrap()
-}
-
-fn has_flag(p: &DecisionPoint, flag: &str) -> bool {
-    p.flags.iter().any(|f| f.as_str() == flag)
-}
-
 #[test]
 fn repeated_counts_match_the_published_data() {
     let data = real();
@@ -32,7 +20,7 @@ fn repeated_counts_match_the_published_data() {
     assert_eq!(data.episodes.len(), 390);
     assert_eq!(points.len(), 3900);
     for (game, j) in [("PD", 931), ("BoS", 904)] {
-        let of_game: Vec<_> = points.iter().filter(|p| meta(p)["game"] == game).collect();
+        let of_game: Vec<_> = points.iter().filter(|p| metadata(p)["game"] == game).collect();
         assert_eq!(of_game.len(), 1950, "{game}");
         assert_eq!(
             of_game.iter().filter(|p| p.outcome.rate == 1.0).count(),
@@ -41,11 +29,11 @@ fn repeated_counts_match_the_published_data() {
         );
     }
     assert!(data.skipped.is_empty());
-    assert!(points.iter().all(|p| meta(p)["family"] == "matrix"));
+    assert!(points.iter().all(|p| metadata(p)["family"] == "matrix"));
     assert_eq!(
         points
             .iter()
-            .filter(|p| meta(p)["game_position"] == 1)
+            .filter(|p| metadata(p)["game_position"] == 1)
             .count(),
         1950
     );
@@ -116,20 +104,7 @@ fn rebuilt_opponent_keys_agree_with_the_enriched_file() {
 
 #[test]
 fn transcript_prefix_property_on_real_episodes() {
-    let data = real();
-    for episode in data.episodes.iter() {
-        let prompts: Vec<Prompt> = episode
-            .decisions
-            .iter()
-            .map(|p| render(p, "transcript").unwrap())
-            .collect();
-        let answers: Vec<String> = episode
-            .decisions
-            .iter()
-            .map(|p| meta(p)["answer"].as_str().unwrap().to_string())
-            .collect();
-        check_episode(&prompts, &answers).unwrap();
-    }
+    check_transcripts(&real(), |p| render(p, "transcript"));
 }
 
 #[test]
@@ -167,11 +142,11 @@ fn round1_is_a_oneshot_set() {
         (points[1].outcome.rate, points[1].outcome.weight),
         (105.0 / 195.0, 195.0)
     );
-    assert_eq!(meta(pd)["family"], "oneshot");
+    assert_eq!(metadata(pd)["family"], "oneshot");
     // PD has no interior mixed equilibrium; BoS does: J with probability 7/17 leaves the
     // opponent, who gets 10 from JJ and 7 from FF, indifferent.
-    assert!(meta(pd)["mixed_nash_rate_j"].is_null());
-    let bos = meta(points[1])["mixed_nash_rate_j"].as_f64().unwrap();
+    assert!(metadata(pd)["mixed_nash_rate_j"].is_null());
+    let bos = metadata(points[1])["mixed_nash_rate_j"].as_f64().unwrap();
     assert!((bos - 7.0 / 17.0).abs() < 1e-12, "{bos}");
     for v in VARIANTS {
         render(pd, v.name).unwrap();
@@ -207,11 +182,11 @@ fn oneshot_csv_format_loads() {
         (points[0].outcome.rate, points[0].outcome.weight),
         (0.35, 120.0)
     );
-    assert_eq!(meta(points[0])["topology"], "Prisoner's Dilemma");
-    assert_eq!(meta(points[1])["topology"], "");
-    assert_eq!(meta(points[1])["family"], "oneshot");
+    assert_eq!(metadata(points[0])["topology"], "Prisoner's Dilemma");
+    assert_eq!(metadata(points[1])["topology"], "");
+    assert_eq!(metadata(points[1])["family"], "oneshot");
     // Coordination game g2: the other gets 1 from JJ and 2 from FF, so J with 2/3.
-    let mix = meta(points[1])["mixed_nash_rate_j"].as_f64().unwrap();
+    let mix = metadata(points[1])["mixed_nash_rate_j"].as_f64().unwrap();
     assert!((mix - 2.0 / 3.0).abs() < 1e-12);
     let prompt = render(points[0], "native").unwrap();
     assert!(prompt.messages[0]

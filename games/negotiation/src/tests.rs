@@ -1,45 +1,15 @@
 use super::*;
-use descry_game_kit::{glee::reasons, shared_data_dir, transcript::check_episode};
+use descry_game_kit::{
+    glee::reasons,
+    shared_data_dir,
+    testing::{answer, check_transcripts, count_flag, count_skipped, option, points},
+    transcript::check_episode,
+};
 use std::path::PathBuf;
 
 fn real() -> LoadedData {
     load(&shared_data_dir().join("glee"))
         .expect("the real GLEE sample must be at ../shared/data/glee")
-}
-
-fn points(data: &LoadedData) -> Vec<&DecisionPoint> {
-    data.episodes
-        .iter()
-        .flat_map(|e| e.decisions.iter())
-        .collect()
-}
-
-fn answer(p: &DecisionPoint) -> String {
-    let meta: serde_json::Value = serde_json::from_str(p.metadata_json.as_str()).unwrap();
-    meta["answer"].as_str().unwrap().to_string()
-}
-
-fn option(p: &DecisionPoint) -> String {
-    p.outcome
-        .option
-        .as_ref()
-        .map(|o| o.to_string())
-        .into_option()
-        .unwrap()
-}
-
-fn count_skipped(data: &LoadedData, reason: &str) -> usize {
-    data.skipped
-        .iter()
-        .filter(|s| s.reason.starts_with(reason))
-        .count()
-}
-
-fn count_flag(points: &[&DecisionPoint], flag: &str) -> usize {
-    points
-        .iter()
-        .filter(|p| p.flags.iter().any(|f| f.as_str() == flag))
-        .count()
 }
 
 #[test]
@@ -73,18 +43,7 @@ fn flags_mark_messy_negotiators_and_keep_them() {
 
 #[test]
 fn transcript_prefix_property_on_real_episodes() {
-    let data = real();
-    let mut multi = 0;
-    for episode in data.episodes.iter() {
-        let prompts: Vec<Prompt> = episode
-            .decisions
-            .iter()
-            .map(|p| render(p, "transcript").unwrap())
-            .collect();
-        let answers: Vec<String> = episode.decisions.iter().map(answer).collect();
-        check_episode(&prompts, &answers).unwrap();
-        multi += usize::from(episode.decisions.len() > 1);
-    }
+    let multi = check_transcripts(&real(), |p| render(p, "transcript"));
     assert_eq!(multi, 6);
 }
 
