@@ -219,11 +219,10 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     )?;
     let human = game.human_name();
     let opponent = game.opponent_name();
-    let (p1, p2) = (game.name(Seat::Player1), game.name(Seat::Player2));
     let ctx = Context {
         human: human.clone(),
         opponent: opponent.clone(),
-        first_proposer: p1.clone(),
+        first_proposer: game.name(Seat::Player1),
         money_to_divide: args.money_to_divide,
         max_rounds: args.max_rounds,
         complete_information: args.complete_information,
@@ -240,13 +239,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     for row in table.rows::<LogRow>() {
         let row = row?;
         let (line, r) = (row.line, row.value);
-        if r.player != p1 && r.player != p2 {
-            return Err(table.error(
-                line,
-                "player",
-                format!("unknown player `{}`; expected `{p1}` or `{p2}`", r.player),
-            ));
-        }
+        game.check_player(&table, line, &r.player)?;
         match r.decision.as_deref() {
             // A proposer row: the split (and message).
             None => {
@@ -283,16 +276,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                         format!("unknown decision `{decision}`; expected `accept`, `reject` or `None` (an offer row)"),
                     ));
                 }
-                match rounds.last() {
-                    Some(o) if o.round == r.round && o.response.is_none() => {}
-                    _ => {
-                        return Err(table.error(
-                            line,
-                            "round",
-                            format!("a response in round {} without an offer before it", r.round),
-                        ))
-                    }
-                }
+                glee::check_response(&table, line, r.round, rounds.last().map(|o| (o.round, o.response.is_some())))?;
                 if r.player == human {
                     // The context holds the rounds up to this offer, never this answer.
                     let mut point_ctx = ctx.clone();

@@ -9,7 +9,7 @@
 //! when it has no `config.json` (the human cannot be determined, and is never guessed), no
 //! `game.csv` (no log), or player types that do not say who is human.
 
-use crate::{json::read_json, KitError};
+use crate::{csv_table::CsvTable, json::read_json, KitError};
 use descry_abi::types::SkippedItem;
 use serde::{de::DeserializeOwned, Deserialize};
 use std::path::{Path, PathBuf};
@@ -109,6 +109,15 @@ impl<A> GleeGame<A> {
             Seat::Player1 => Seat::Player2,
             Seat::Player2 => Seat::Player1,
         }
+    }
+
+    /// Checks that a log row's `player` (at `line` of `table`) names one of the two players.
+    pub fn check_player(&self, table: &CsvTable, line: u64, player: &str) -> Result<(), KitError> {
+        let (p1, p2) = (self.name(Seat::Player1), self.name(Seat::Player2));
+        if player == p1 || player == p2 {
+            return Ok(());
+        }
+        Err(table.error(line, "player", format!("unknown player `{player}`; expected `{p1}` or `{p2}`")))
     }
 
     /// A skipped item for this game.
@@ -331,6 +340,43 @@ mod tests {
             2
         );
         assert!(scan::<Args>(root, "negotiation").is_err());
+    }
+
+    #[test]
+    fn player_and_response_checks_name_line_and_column() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        game(
+            root,
+            "A",
+            Some(r#""player_1_type": "otree", "player_2_type": "otree_LLM", "player_2_args": {"public_name": "Bea"}"#),
+            true,
+        );
+        let scan = scan::<Args>(root, "bargaining").unwrap();
+        let g = &scan.games[0];
+        let log = root.join("log.csv");
+        std::fs::write(&log, "round,player\n1,Alice\n1,Carol\n").unwrap();
+        let table = CsvTable::read(&log, &["round", "player"]).unwrap();
+        assert!(g.check_player(&table, 2, "Alice").is_ok());
+        assert!(g.check_player(&table, 2, "Bea").is_ok());
+        let e = g.check_player(&table, 3, "Carol").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("player") && e.contains("unknown player `Carol`; expected `Alice` or `Bea`"), "{e}");
+
+        assert!(check_response(&table, 2, 3, Some((3, false))).is_ok());
+        for latest in [None, Some((3, true)), Some((2, false))] {
+            let e = check_response(&table, 2, 3, latest).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains("round") && e.contains("a response in round 3 without an offer before it"), "{latest:?}: {e}");
+        }
+    }
+}
+
+/// Checks that a response row of `round` (at `line` of `table`) answers the latest offer:
+/// one of the same round, not answered yet. `latest` is that offer's round and whether it
+/// already has a response.
+pub fn check_response(table: &CsvTable, line: u64, round: u32, latest: Option<(u32, bool)>) -> Result<(), KitError> {
+    match latest {
+        Some((r, false)) if r == round => Ok(()),
+        _ => Err(table.error(line, "round", format!("a response in round {round} without an offer before it"))),
     }
 }
 

@@ -234,7 +234,6 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
         &["message", "product_price", "player", "round", "decision"],
     )?;
     let human = game.human_name();
-    let (p1, p2) = (game.name(Seat::Player1), game.name(Seat::Player2));
     let base = Context {
         human: human.clone(),
         opponent: game.opponent_name(),
@@ -252,13 +251,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     for row in table.rows::<LogRow>() {
         let row = row?;
         let (line, r) = (row.line, row.value);
-        if r.player != p1 && r.player != p2 {
-            return Err(table.error(
-                line,
-                "player",
-                format!("unknown player `{}`; expected `{p1}` or `{p2}`", r.player),
-            ));
-        }
+        game.check_player(&table, line, &r.player)?;
         let Some(decision) = r.decision else {
             // An offer row.
             let price = r.product_price.ok_or_else(|| {
@@ -289,16 +282,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                 ))
             }
         };
-        match rounds.last() {
-            Some(o) if o.round == r.round && o.response.is_none() => {}
-            _ => {
-                return Err(table.error(
-                    line,
-                    "round",
-                    format!("a response in round {} without an offer before it", r.round),
-                ))
-            }
-        }
+        glee::check_response(&table, line, r.round, rounds.last().map(|o| (o.round, o.response.is_some())))?;
         if r.player == human {
             let mut ctx = base.clone();
             ctx.rounds = rounds.clone();
