@@ -38,20 +38,27 @@ fn score_folder(folder: &std::path::Path, golden: &[Value], extra: &[&str]) -> V
     String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-/// How far scored log-probs are from the reference: every listed top-10 and candidate
-/// log-prob's |Δ|, and the positions whose most likely token is the reference's.
+/// How far scored log-probs are from the reference, after checking that token ids (of the
+/// prompts and of the candidates) agree exactly.
 struct Deviation {
-    diffs: Vec<f64>,
+    /// Every listed top-10 and candidate log-prob: (where, ours, the reference's).
+    entries: Vec<(String, f64, f64)>,
+    /// Reference top-10 tokens missing from our top 20.
+    missing: Vec<String>,
+    /// Positions whose most likely token is the reference's.
     top1_agree: usize,
     positions: usize,
 }
 
 impl Deviation {
+    fn diffs(&self) -> Vec<f64> {
+        self.entries.iter().map(|(_, ours, lp)| (ours - lp).abs()).collect()
+    }
     fn max(&self) -> f64 {
-        self.diffs.iter().copied().fold(0.0, f64::max)
+        self.diffs().into_iter().fold(0.0, f64::max)
     }
     fn median(&self) -> f64 {
-        let mut d = self.diffs.clone();
+        let mut d = self.diffs();
         d.sort_by(f64::total_cmp);
         d[d.len() / 2]
     }
@@ -59,7 +66,7 @@ impl Deviation {
 
 fn deviation(golden: &[Value], scored: &[Value]) -> Deviation {
     assert_eq!(golden.len(), scored.len());
-    let mut dev = Deviation { diffs: Vec::new(), top1_agree: 0, positions: 0 };
+    let mut dev = Deviation { entries: Vec::new(), missing: Vec::new(), top1_agree: 0, positions: 0 };
     for (g, s) in golden.iter().zip(scored) {
         let id = g["id"].as_str().unwrap();
         assert_eq!(g["input_ids"], s["input_ids"], "{id}: token ids differ");
@@ -70,49 +77,32 @@ fn deviation(golden: &[Value], scored: &[Value]) -> Deviation {
             dev.top1_agree += usize::from(top[0][0] == gp["top10"][0][0]);
             let top: HashMap<u64, f64> = top.iter().map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap())).collect();
             for entry in gp["top10"].as_array().unwrap() {
-                if let Some(ours) = top.get(&entry[0].as_u64().unwrap()) {
-                    dev.diffs.push((ours - entry[1].as_f64().unwrap()).abs());
+                let (tok, lp) = (entry[0].as_u64().unwrap(), entry[1].as_f64().unwrap());
+                match top.get(&tok) {
+                    Some(&ours) => dev.entries.push((format!("{id} @{pos} token {tok}"), ours, lp)),
+                    None => dev.missing.push(format!("{id} @{pos}: golden top token {tok} not in our top 20")),
                 }
             }
             for (text, gc) in gp["candidates"].as_object().unwrap() {
-                let ours = sp["candidates"][text]["first_token_logprob"].as_f64().unwrap();
-                dev.diffs.push((ours - gc["first_token_logprob"].as_f64().unwrap()).abs());
+                let sc = &sp["candidates"][text];
+                assert_eq!(gc["token_ids"], sc["token_ids"], "{id} @{pos} candidate {text:?}: token ids");
+                let (ours, lp) = (sc["first_token_logprob"].as_f64().unwrap(), gc["first_token_logprob"].as_f64().unwrap());
+                dev.entries.push((format!("{id} @{pos} candidate {text:?}"), ours, lp));
             }
         }
     }
     dev
 }
 
+/// Every reference top-10 token is in our top 20 and every listed log-prob is within
+/// [`TOLERANCE`]; returns the largest difference.
 fn check_against_golden(golden: &[Value], scored: &[Value]) -> f64 {
-    assert_eq!(golden.len(), scored.len());
-    let mut worst: f64 = 0.0;
-    for (g, s) in golden.iter().zip(scored) {
-        let id = g["id"].as_str().unwrap();
-        assert_eq!(g["input_ids"], s["input_ids"], "{id}: token ids differ");
-        for (pos, gp) in g["positions"].as_object().unwrap() {
-            let sp = &s["positions"][pos];
-            let top: HashMap<u64, f64> = sp["top"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap()))
-                .collect();
-            for entry in gp["top10"].as_array().unwrap() {
-                let (tok, lp) = (entry[0].as_u64().unwrap(), entry[1].as_f64().unwrap());
-                let ours = top.get(&tok).unwrap_or_else(|| panic!("{id} @{pos}: golden top token {tok} not in our top 20"));
-                worst = worst.max((ours - lp).abs());
-                assert!((ours - lp).abs() <= TOLERANCE, "{id} @{pos} token {tok}: {ours} vs golden {lp}");
-            }
-            for (text, gc) in gp["candidates"].as_object().unwrap() {
-                let sc = &sp["candidates"][text];
-                assert_eq!(gc["token_ids"], sc["token_ids"], "{id} @{pos} candidate {text:?}: token ids");
-                let (ours, lp) = (sc["first_token_logprob"].as_f64().unwrap(), gc["first_token_logprob"].as_f64().unwrap());
-                worst = worst.max((ours - lp).abs());
-                assert!((ours - lp).abs() <= TOLERANCE, "{id} @{pos} candidate {text:?}: {ours} vs golden {lp}");
-            }
-        }
+    let dev = deviation(golden, scored);
+    assert!(dev.missing.is_empty(), "{}", dev.missing.join("; "));
+    for (label, ours, lp) in &dev.entries {
+        assert!((ours - lp).abs() <= TOLERANCE, "{label}: {ours} vs golden {lp}");
     }
-    worst
+    dev.max()
 }
 
 fn max_difference(a: &[Value], b: &[Value]) -> f64 {
@@ -183,8 +173,7 @@ fn int8_accuracy(model: &str, gguf: &str) {
     assert!(dev.median() <= 0.25, "{model} int8: median |Δ| {}", dev.median());
     assert!(dev.top1_agree * 5 >= dev.positions * 4, "{model} int8: top-1 agrees at {}/{}", dev.top1_agree, dev.positions);
     // The fp32 folder of the same model, for contrast: the default stays exact.
-    let fp32 = deviation(&golden, &score(model, &golden, &["--threads", "2"]));
-    assert!(fp32.max() <= TOLERANCE);
+    check_against_golden(&golden, &score(model, &golden, &["--threads", "2"]));
 }
 
 #[test]
