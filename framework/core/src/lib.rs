@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod model;
 pub mod plan;
 pub mod prompt;
+pub mod record;
 pub mod registry;
 pub mod report;
 pub mod run;

@@ -77,6 +77,16 @@ pub enum PlanError {
     /// Model-side failure (template, tokenizer).
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The data holds one decision point twice.
+    #[error("game `{game}`: decision point {point} (episode {episode}) occurs twice in the data with the same prompt and outcome; each decision must be one row of the data")]
+    Duplicate {
+        /// Game.
+        game: String,
+        /// Decision point id.
+        point: String,
+        /// Its episode.
+        episode: String,
+    },
     /// An option has no token in this model's vocabulary.
     #[error("option `{option}` of game `{game}` has no surface form this model can tokenize")]
     NoOptionTokens {
@@ -125,31 +135,55 @@ pub fn plan_unit(
             })?;
             let text = model.render(&prompt, format)?;
             let tokens = model.encode(&text)?;
-            let key = decision_key(&model.manifest.weights_sha256, format_tag, point.id.as_str(), &tokens, &candidates);
+            let key = decision_key(&model.manifest.weights_sha256, format_tag, point, &tokens, &candidates);
             Ok(PlannedDecision { index, point: (*point).clone(), key, tokens })
         })
         .collect::<Result<_, PlanError>>()?;
+    // A key stands for one decision: two points with one key are one point twice in the data.
+    let mut seen = std::collections::HashMap::new();
+    for d in &decisions {
+        if let Some(first) = seen.insert(d.key.as_str(), d) {
+            return Err(PlanError::Duplicate {
+                game: game.name.clone(),
+                point: d.point.id.to_string(),
+                episode: first.point.episode.to_string(),
+            });
+        }
+    }
     Ok(UnitPlan { decisions, options, candidates })
 }
 
-/// The store key of a decision: what its prediction depends on, hashed, plus the decision
-/// point's id: two people can face the very same prompt (every round 1 of a repeated game),
-/// and each is a row of its own.
-pub fn decision_key(weights_sha256: &str, format: &str, decision_id: &str, tokens: &[u32], candidates: &[u32]) -> String {
+/// The store key of a decision: what its prediction depends on (weights, format, prompt
+/// tokens, candidate tokens), and what its stored row says beside the prediction (the
+/// decision point's id, episode, round, human outcome, weight, metadata and flags), hashed.
+/// Two people can face the very same prompt (every round 1 of a repeated game), and each
+/// is a row of its own; and a row is never reused for a decision whose data changed (a
+/// corrected outcome, a new metadata field): a stored row is exactly what scoring the
+/// current decision would write.
+pub fn decision_key(weights_sha256: &str, format: &str, point: &DecisionPoint, tokens: &[u32], candidates: &[u32]) -> String {
     let mut h = Sha256::new();
-    h.update(weights_sha256.as_bytes());
-    h.update([0]);
-    h.update(format.as_bytes());
-    h.update([0]);
-    h.update(decision_id.as_bytes());
-    h.update([0]);
-    for t in tokens {
-        h.update(t.to_le_bytes());
+    let mut field = |bytes: &[u8]| {
+        // Length-prefixed, so no two field sequences hash the same bytes.
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(weights_sha256.as_bytes());
+    field(format.as_bytes());
+    field(point.id.as_bytes());
+    field(point.episode.as_bytes());
+    field(&point.round.to_le_bytes());
+    field(point.outcome.option.as_ref().map(|o| o.as_str()).unwrap_or("\u{0}").as_bytes());
+    field(&point.outcome.rate.to_bits().to_le_bytes());
+    field(&point.outcome.weight.to_bits().to_le_bytes());
+    field(point.metadata_json.as_bytes());
+    field(&(point.flags.len() as u64).to_le_bytes());
+    for flag in point.flags.iter() {
+        field(flag.as_bytes());
     }
-    h.update([0xff; 4]);
-    for c in candidates {
-        h.update(c.to_le_bytes());
-    }
+    let tokens: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+    field(&tokens);
+    let candidates: Vec<u8> = candidates.iter().flat_map(|c| c.to_le_bytes()).collect();
+    field(&candidates);
     let digest = h.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

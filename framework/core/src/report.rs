@@ -3,7 +3,7 @@
 
 use crate::{
     analysis::{Analysis, AnalysisSettings},
-    store::{write_file_atomic, StoreError},
+    store::{remove_if_exists, tmp_path, write_file_atomic, StoreError},
 };
 use plotters::prelude::*;
 use serde::Serialize;
@@ -70,11 +70,48 @@ fn cells<T: Serialize>(row: &T) -> Vec<(String, String)> {
     out
 }
 
-/// Writes every table, plot and both report pages under `run_dir`.
-pub fn write_report(run_dir: &Path, title: &str, analysis: &Analysis, settings: &AnalysisSettings) -> Result<ReportFiles, StoreError> {
+/// Removes the report pages of a run folder, so that no report stands beside a run record
+/// or tables it was not built from (a run rewrites the record; a kill may come at any time).
+pub fn clear_report(run_dir: &Path) -> Result<(), StoreError> {
+    remove_if_exists(&run_dir.join("report.md"))?;
+    remove_if_exists(&run_dir.join("report.html"))
+}
+
+/// A fresh, empty staging folder beside `dir`.
+fn staging(dir: &Path) -> Result<PathBuf, StoreError> {
+    let staged = tmp_path(dir);
+    if staged.exists() {
+        std::fs::remove_dir_all(&staged).map_err(|e| io(&staged, e))?;
+    }
+    std::fs::create_dir_all(&staged).map_err(|e| io(&staged, e))?;
+    Ok(staged)
+}
+
+/// Replaces `dir` by the staged folder.
+fn swap_in(staged: &Path, dir: &Path) -> Result<(), StoreError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    std::fs::rename(staged, dir).map_err(|e| io(dir, e))
+}
+
+/// Writes every table, plot and both report pages under `run_dir`. The report is whole or
+/// absent: the old pages are removed first, tables and plots are built in staging folders
+/// and swapped in, and `report.md` is written last, so an interrupted report leaves no
+/// page that disagrees with the tables beside it. `note` (what else the folder holds) is
+/// printed under the title.
+pub fn write_report(
+    run_dir: &Path,
+    title: &str,
+    analysis: &Analysis,
+    settings: &AnalysisSettings,
+    note: Option<&str>,
+) -> Result<ReportFiles, StoreError> {
+    clear_report(run_dir)?;
     let tables_dir = run_dir.join("tables");
     let plots_dir = run_dir.join("plots");
-    std::fs::create_dir_all(&plots_dir).map_err(|e| io(&plots_dir, e))?;
+    let staged_tables = staging(&tables_dir)?;
+    let staged_plots = staging(&plots_dir)?;
     let mut tables = Vec::new();
     for (name, write) in [
         ("models.csv", Box::new(|p: &Path| csv_file(p, &analysis.models, cells)) as Box<dyn Fn(&Path) -> Result<(), StoreError>>),
@@ -82,20 +119,19 @@ pub fn write_report(run_dir: &Path, title: &str, analysis: &Analysis, settings: 
         ("pairs.csv", Box::new(|p: &Path| csv_file(p, &analysis.pairs, cells))),
         ("wins.csv", Box::new(|p: &Path| csv_file(p, &analysis.wins, cells))),
     ] {
-        let path = tables_dir.join(name);
-        write(&path)?;
-        tables.push(path);
+        write(&staged_tables.join(name))?;
+        tables.push(tables_dir.join(name));
     }
     let mut plots = Vec::new();
     let mut plot_errors = Vec::new();
     let mut drawn: Vec<(String, PlotResult)> = vec![
-        ("pairs.svg".into(), plot_pairs(&plots_dir.join("pairs.svg"), analysis, settings)),
-        ("mass.svg".into(), plot_mass(&plots_dir.join("mass.svg"), analysis)),
+        ("pairs.svg".into(), plot_pairs(&staged_plots.join("pairs.svg"), analysis, settings)),
+        ("mass.svg".into(), plot_mass(&staged_plots.join("mass.svg"), analysis)),
     ];
     let families: std::collections::BTreeSet<&str> = analysis.slices.iter().filter(|r| r.by == "round").map(|r| r.family.as_str()).collect();
     for family in families {
         let name = format!("rounds-{}.svg", crate::store::safe_name(family));
-        drawn.push((name.clone(), plot_rounds(&plots_dir.join(&name), family, analysis, settings)));
+        drawn.push((name.clone(), plot_rounds(&staged_plots.join(&name), family, analysis, settings)));
     }
     for (name, result) in drawn {
         match result {
@@ -104,11 +140,13 @@ pub fn write_report(run_dir: &Path, title: &str, analysis: &Analysis, settings: 
             Err(e) => plot_errors.push(format!("{name}: {e}")),
         }
     }
-    let md = markdown(title, analysis, settings, &plots, &plot_errors);
-    let markdown_path = run_dir.join("report.md");
-    write_file_atomic(&markdown_path, md.as_bytes())?;
+    swap_in(&staged_tables, &tables_dir)?;
+    swap_in(&staged_plots, &plots_dir)?;
+    let md = markdown(title, analysis, settings, &plots, &plot_errors, note);
     let html_path = run_dir.join("report.html");
     write_file_atomic(&html_path, html(title, &md, &plots).as_bytes())?;
+    let markdown_path = run_dir.join("report.md");
+    write_file_atomic(&markdown_path, md.as_bytes())?;
     Ok(ReportFiles { markdown: markdown_path, html: html_path, tables, plots })
 }
 
@@ -121,7 +159,7 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
     out.push('\n');
 }
 
-fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], plot_errors: &[String]) -> String {
+fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], plot_errors: &[String], note: Option<&str>) -> String {
     let mut out = String::new();
     let pm = &s.primary_metric;
     let _ = writeln!(out, "# descry report: {title}\n");
@@ -131,6 +169,9 @@ fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], 
          CIs are 95% percentile bootstrap intervals over episodes ({} resamples). Tables as CSV in `tables/`.\n",
         s.min_mass, s.min_correlation, s.bootstrap
     );
+    if let Some(note) = note {
+        let _ = writeln!(out, "{note}\n");
+    }
     let _ = writeln!(out, "## Win counts (base vs aligned)\n");
     if a.wins.is_empty() {
         let _ = writeln!(out, "No valid pair had results in any family.\n");
@@ -349,4 +390,46 @@ fn plot_mass(path: &Path, a: &Analysis) -> PlotResult {
     }))?;
     root.present()?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(bootstrap: usize) -> AnalysisSettings {
+        AnalysisSettings {
+            metrics: vec!["pearson".into()],
+            primary_metric: "pearson".into(),
+            bootstrap,
+            seed: 1,
+            min_mass: 0.8,
+            min_correlation: 0.3,
+            multi_round_families: Default::default(),
+        }
+    }
+
+    fn empty() -> Analysis {
+        Analysis { models: vec![], slices: vec![], pairs: vec![], wins: vec![], excluded_pairs: vec![] }
+    }
+
+    /// A report that stops half-way (here: its plots cannot be staged) leaves no page
+    /// beside tables it does not describe; a whole report replaces tables and plots.
+    #[test]
+    fn an_interrupted_report_leaves_no_old_page_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        write_report(run, "t", &empty(), &settings(20), None).unwrap();
+        assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("20 resamples"));
+        std::fs::write(run.join("plots/stale.svg"), "old").unwrap();
+        // Something in the way of the plots' staging folder: the report fails there.
+        std::fs::write(tmp_path(&run.join("plots")), "in the way").unwrap();
+        assert!(write_report(run, "t", &empty(), &settings(7), None).is_err());
+        assert!(!run.join("report.md").exists() && !run.join("report.html").exists());
+        std::fs::remove_file(tmp_path(&run.join("plots"))).unwrap();
+        let files = write_report(run, "t", &empty(), &settings(7), Some("The run folder also holds more.")).unwrap();
+        let md = std::fs::read_to_string(&files.markdown).unwrap();
+        assert!(md.contains("7 resamples") && md.contains("also holds more"), "{md}");
+        assert!(!run.join("plots/stale.svg").exists(), "plots of an earlier report are not kept");
+        assert!(files.tables.iter().all(|t| t.is_file()));
+    }
 }

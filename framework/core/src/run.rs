@@ -10,6 +10,7 @@ use crate::{
     prompt::PromptFormat,
     registry::Registry,
     score::{chunks, score_sequences},
+    record::UnitRef,
     store::{PredictionRow, StoreError, UnitStore},
 };
 use abi_stable::std_types::RStr;
@@ -157,8 +158,19 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
             let name = m.name.clone().unwrap_or_else(|| folder.manifest.name.clone());
             let model = StudyModel { name, folder, format, role: role.to_string() };
             let label = model.label();
-            if !models.iter().any(|m| m.label() == label) {
-                models.push(model);
+            match models.iter().find(|m| m.label() == label) {
+                // The same model in several pairs is scored once.
+                Some(known) if known.folder.manifest.weights_sha256 == model.folder.manifest.weights_sha256 => {}
+                Some(known) => {
+                    return Err(RunError::Empty(format!(
+                        "config key `pairs[{i}].{role}`: the model name `{}` is already used for {} ({}), a different model ({}); give one of them another `name`",
+                        model.name,
+                        known.folder.dir.display(),
+                        known.role,
+                        model.folder.dir.display()
+                    )))
+                }
+                None => models.push(model),
             }
             labels.push(label);
         }
@@ -179,10 +191,52 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
             size_b: pair.size_b,
         });
     }
+    if pairs.iter().all(|p| p.excluded.is_some()) {
+        let reasons: Vec<String> =
+            pairs.iter().map(|p| format!("pair `{}`: {}", p.name, p.excluded.as_deref().unwrap_or_default())).collect();
+        return Err(RunError::Empty(format!(
+            "config key `pairs`: every pair is excluded, so the study has nothing to compare ({})",
+            reasons.join("; ")
+        )));
+    }
     // A model only in excluded pairs is not scored.
     models.retain(|m| pairs.iter().any(|p| p.excluded.is_none() && (p.base == m.label() || p.aligned == m.label())));
     // Aligned models without a template fall back to plain only when excluded anyway.
     Ok(PreparedStudy { models, pairs, games })
+}
+
+impl PreparedStudy<'_> {
+    /// Every work unit the study plans, in run order: model × game × variant, for the
+    /// games with data.
+    pub fn units(&self, data: &BTreeMap<String, GameData>) -> Vec<UnitRef> {
+        let mut units = Vec::new();
+        for model in &self.models {
+            for game in self.games.iter().filter(|g| data.contains_key(&g.name)) {
+                for variant in &game.variants {
+                    units.push(UnitRef { model: model.label(), game: game.name.clone(), variant: variant.clone() });
+                }
+            }
+        }
+        units
+    }
+}
+
+/// Fails when a game has no decision point to score: a study whose numbers would be
+/// silently missing a game (or all of them) must not succeed.
+pub fn check_decisions(data: &BTreeMap<String, GameData>) -> Result<(), RunError> {
+    let empty: Vec<String> = data
+        .iter()
+        .filter(|(_, d)| d.episodes.iter().all(|e| e.decisions.is_empty()))
+        .map(|(name, d)| format!("`games.{name}` ({} episodes, {} skipped)", d.episodes.len(), d.skipped.len()))
+        .collect();
+    if empty.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Empty(format!(
+            "no decision points to score in {}: check the game's `data`, `params` and `limit` (`descry inspect STUDY` shows what was loaded and skipped)",
+            empty.join(", ")
+        )))
+    }
 }
 
 /// How the run is carried out.
@@ -270,14 +324,13 @@ pub fn run_units(
             for variant in &game.variants {
                 let unit = format!("{} / {} / {}", model.label(), game.name, variant);
                 let store = UnitStore::new(&options.out, &model.label(), &game.name, variant);
-                if store.is_complete() {
-                    let n = store.rows()?.len();
-                    eprintln!("unit {unit}: complete in the store ({n} decisions), skipped");
-                    continue;
-                }
                 let started = Instant::now();
                 let plan = plan_unit(&model.folder, model.format, game, variant, &game_data.episodes)
                     .map_err(|source| RunError::Plan { unit: unit.clone(), source })?;
+                // The unit is done exactly when every key this study plans is stored; what the
+                // store holds beyond them (an earlier study's) is kept and not reported.
+                let planned: Vec<String> = plan.decisions.iter().map(|d| d.key.clone()).collect();
+                store.write_plan(&planned)?;
                 let stored: std::collections::HashSet<String> = store.rows()?.into_iter().map(|r| r.key).collect();
                 let pending: Vec<usize> =
                     (0..plan.decisions.len()).filter(|&i| !stored.contains(&plan.decisions[i].key)).collect();
@@ -303,7 +356,7 @@ pub fn run_units(
                         bar.inc(rows.len() as u64);
                     }
                 }
-                let rows = store.complete()?;
+                let rows = store.complete(&unit, &planned)?;
                 bar.finish_and_clear();
                 let seconds = started.elapsed().as_secs_f64();
                 let scored = pending.len();

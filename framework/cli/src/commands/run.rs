@@ -1,34 +1,22 @@
 //! `descry run` and `descry report`.
 
 use crate::Cli;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use descry_core::{
     analysis::{analyse, AnalysisSettings},
     config::Study,
     data::GameData,
     plan::Grouping,
-    report::write_report,
-    run::{prepare, run_units, PairStatus, RunOptions},
-    store::{read_run, write_file_atomic},
+    record::{study_predictions, RunRecord},
+    report::{clear_report, write_report},
+    run::{check_decisions, prepare, run_units, RunOptions},
+    store::{write_file_atomic, RunLock},
 };
-use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
     io::IsTerminal,
     path::{Path, PathBuf},
 };
-
-/// What a run folder records about its study, so that `descry report` can rebuild the
-/// report from the store alone.
-#[derive(Serialize, Deserialize)]
-struct RunRecord {
-    title: String,
-    settings: AnalysisSettings,
-    pairs: Vec<PairStatus>,
-    study: serde_json::Value,
-}
-
-const RUN_RECORD: &str = "run.json";
 
 pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, naive: bool) -> Result<()> {
     let study = super::load_study(study_path, set)?;
@@ -58,20 +46,28 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, nai
         );
         data.insert(game.name.clone(), loaded);
     }
+    check_decisions(&data)?;
     for pair in &prepared.pairs {
         if let Some(reason) = &pair.excluded {
             eprintln!("pair {} excluded: {reason}", pair.name);
         }
     }
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating the output folder {}", out_dir.display()))?;
+    // One writer per run folder; the hold ends with this process, however it ends.
+    let lock = RunLock::acquire(&out_dir)?;
+    for path in lock.clean_leftovers(&out_dir)? {
+        eprintln!("removed {} (left by an interrupted run)", path.display());
+    }
+    // The record changes below: a report of the previous record must not stand beside it.
+    clear_report(&out_dir)?;
     let settings = settings(&study, &prepared);
     let record = RunRecord {
         title: study.study.name.clone(),
         settings: settings.clone(),
         pairs: prepared.pairs.clone(),
+        units: prepared.units(&data),
         study: serde_json::to_value(&study)?,
     };
-    write_file_atomic(&out_dir.join(RUN_RECORD), serde_json::to_string_pretty(&record)?.as_bytes())?;
+    record.write(&out_dir)?;
     let options = RunOptions {
         out: out_dir.clone(),
         grouping: if naive { Grouping::PerDecision } else { Grouping::Prefix },
@@ -81,6 +77,7 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, nai
     let summaries = run_units(&study, &registry, &prepared, &data, &options)?;
     write_file_atomic(&out_dir.join("units.json"), serde_json::to_string_pretty(&summaries)?.as_bytes())?;
     let report = build_report(&registry, &out_dir, &record)?;
+    drop(lock);
     println!("{}", report.display());
     Ok(())
 }
@@ -103,20 +100,23 @@ fn settings(study: &Study, prepared: &descry_core::run::PreparedStudy) -> Analys
 }
 
 fn build_report(registry: &descry_core::registry::Registry, run_dir: &Path, record: &RunRecord) -> Result<PathBuf> {
-    let rows = read_run(run_dir)?;
-    let analysis = analyse(registry, &rows, &record.pairs, &record.settings);
-    let files = write_report(run_dir, &record.title, &analysis, &record.settings)?;
-    eprintln!("report: {} predictions, {} tables, {} plots", rows.len(), files.tables.len(), files.plots.len());
+    let stored = study_predictions(run_dir, record)?;
+    let analysis = analyse(registry, &stored.rows, &record.pairs, &record.settings);
+    let note = stored.note();
+    let files = write_report(run_dir, &record.title, &analysis, &record.settings, note.as_deref())?;
+    eprintln!("report: {} predictions, {} tables, {} plots", stored.rows.len(), files.tables.len(), files.plots.len());
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
     Ok(files.markdown)
 }
 
 pub fn report(cli: &Cli, run_dir: &Path) -> Result<()> {
-    let path = run_dir.join(RUN_RECORD);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: not a descry run folder (run `descry run STUDY` first)", path.display()))?;
-    let record: RunRecord = serde_json::from_str(&text).with_context(|| format!("{}: unreadable", path.display()))?;
+    let record = RunRecord::read(run_dir)?;
     let registry = super::registry(cli, None)?;
+    let lock = RunLock::acquire(run_dir)?;
     let report = build_report(&registry, run_dir, &record)?;
+    drop(lock);
     println!("{}", report.display());
     Ok(())
 }
