@@ -369,6 +369,14 @@ fn a_killed_run_never_leaves_an_old_report_beside_a_new_record() {
             Ok(md) => assert!(md.contains(&format!("({record} resamples)")), "report of another record ({record}):\n{md}"),
             Err(_) => saw_missing_report = true,
         }
+        // `descry report` rebuilds the record's report, or says the run must be finished.
+        let out = run(descry().arg("report").arg(&out_dir));
+        if out.status.success() {
+            let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+            assert!(md.contains(&format!("({record} resamples)")), "{md}");
+        } else {
+            assert!(stderr(&out).contains("run `descry run` again"), "{}", stderr(&out));
+        }
     }
     eprintln!("a kill found the report absent at least once: {saw_missing_report}");
     // The next run completes the report.

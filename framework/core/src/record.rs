@@ -46,6 +46,9 @@ impl std::fmt::Display for UnitRef {
 /// What a run folder records about its study.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// This run's id: unique per `descry run`; each unit's plan file names the run that
+    /// wrote it, so a report never pairs this record with another run's plan.
+    pub run_id: String,
     /// The study's name.
     pub title: String,
     /// Metrics, filters, bootstrap.
@@ -59,6 +62,13 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A fresh run id: process, host and time, distinct for every run.
+    pub fn new_run_id() -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{nanos}-{}-{}", std::process::id(), host.trim())
+    }
+
     /// Reads `run_dir/run.json`.
     pub fn read(run_dir: &Path) -> Result<RunRecord, StoreError> {
         let path = run_dir.join(RUN_RECORD);
@@ -114,7 +124,7 @@ pub fn study_predictions(run_dir: &Path, record: &RunRecord) -> Result<StudyPred
     for unit in &record.units {
         let store = unit.store(run_dir);
         let label = unit.to_string();
-        let planned = store.read_plan(&label)?;
+        let planned = store.read_plan(&label, &record.run_id)?;
         let stored = store.merged_rows()?;
         let stored_count = stored.len();
         let unit_rows = select_planned(&label, stored, &planned)?;

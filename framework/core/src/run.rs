@@ -250,6 +250,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Tokens per scoring call (store granularity; the backend batches inside it).
     pub chunk_tokens: usize,
+    /// The run's id, as in its run record.
+    pub run_id: String,
 }
 
 /// What one unit did.
@@ -330,7 +332,7 @@ pub fn run_units(
                 // The unit is done exactly when every key this study plans is stored; what the
                 // store holds beyond them (an earlier study's) is kept and not reported.
                 let planned: Vec<String> = plan.decisions.iter().map(|d| d.key.clone()).collect();
-                store.write_plan(&planned)?;
+                store.write_plan(&options.run_id, &planned)?;
                 let stored: std::collections::HashSet<String> = store.rows()?.into_iter().map(|r| r.key).collect();
                 let pending: Vec<usize> =
                     (0..plan.decisions.len()).filter(|&i| !stored.contains(&plan.decisions[i].key)).collect();

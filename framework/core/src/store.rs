@@ -121,6 +121,11 @@ pub fn safe_name(name: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
+    // Folders named `*.parts` hold a unit's parts: no name may look like one.
+    if out.ends_with(".parts") {
+        let dot = out.len() - ".parts".len();
+        out.replace_range(dot..dot + 1, "%2E");
+    }
     if out.is_empty() {
         // The empty name is a name too, distinct from every other.
         out.push('%');
@@ -233,9 +238,10 @@ impl UnitStore {
         self.final_path.with_extension("keys")
     }
 
-    /// Records which keys the current study plans for this unit (what the report reads).
-    pub fn write_plan(&self, planned: &[String]) -> Result<(), StoreError> {
-        let mut text = String::with_capacity(planned.len() * 33);
+    /// Records which keys the run `run_id` plans for this unit (what the report reads).
+    pub fn write_plan(&self, run_id: &str, planned: &[String]) -> Result<(), StoreError> {
+        let mut text = String::with_capacity(planned.len() * 33 + 64);
+        text.push_str(&format!("{PLAN_HEADER}{run_id}\n"));
         for key in planned {
             text.push_str(key);
             text.push('\n');
@@ -243,19 +249,32 @@ impl UnitStore {
         write_file_atomic(&self.plan_path(), text.as_bytes())
     }
 
-    /// The keys recorded by [`UnitStore::write_plan`].
-    pub fn read_plan(&self, unit: &str) -> Result<Vec<String>, StoreError> {
+    /// The keys recorded by [`UnitStore::write_plan`] for the run `run_id`. A plan of
+    /// another run (an earlier study, or a run killed before it planned this unit) is an
+    /// error: its keys are not what the current record asks for.
+    pub fn read_plan(&self, unit: &str, run_id: &str) -> Result<Vec<String>, StoreError> {
         let path = self.plan_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(text.lines().map(str::to_string).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Incomplete {
-                unit: unit.to_string(),
-                reason: format!("{} is missing: the run that planned it did not get that far; run `descry run` again", path.display()),
-            }),
-            Err(e) => Err(io(&path, e)),
+        let incomplete = |why: &str| StoreError::Incomplete {
+            unit: unit.to_string(),
+            reason: format!("{} {why}; run `descry run` again to finish it", path.display()),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(incomplete("is missing: the run did not get as far as planning this unit"))
+            }
+            Err(e) => return Err(io(&path, e)),
+        };
+        let mut lines = text.lines();
+        if lines.next().and_then(|l| l.strip_prefix(PLAN_HEADER)) != Some(run_id) {
+            return Err(incomplete("was written by another run than the one run.json records"));
         }
+        Ok(lines.map(str::to_string).collect())
     }
 }
+
+/// First line of a unit's plan file, before the run's id.
+const PLAN_HEADER: &str = "# descry plan of run ";
 
 /// The rows of exactly the `planned` keys, in their order. Fails naming the unit when a
 /// planned key has no row.
@@ -571,20 +590,22 @@ mod tests {
         assert_eq!(store.merged_rows().unwrap().len(), 3, "unplanned rows are kept for later");
         let err = store.complete("m/g/v", &keys(&["a", "d", "e"])).unwrap_err().to_string();
         assert!(err.contains("m/g/v") && err.contains("2 of 3 planned decisions"), "{err}");
-        store.write_plan(&keys(&["b", "a"])).unwrap();
-        assert_eq!(store.read_plan("u").unwrap(), keys(&["b", "a"]));
+        store.write_plan("run-1", &keys(&["b", "a"])).unwrap();
+        assert_eq!(store.read_plan("u", "run-1").unwrap(), keys(&["b", "a"]));
+        let err = store.read_plan("m/g/v", "run-2").unwrap_err().to_string();
+        assert!(err.contains("m/g/v") && err.contains("another run"), "{err}");
         let missing = UnitStore::new(dir.path(), "m", "g", "other");
-        assert!(missing.read_plan("m/g/other").unwrap_err().to_string().contains("m/g/other"));
+        assert!(missing.read_plan("m/g/other", "run-1").unwrap_err().to_string().contains("m/g/other"));
     }
 
     #[test]
     fn store_names_never_collide() {
-        let names = ["a b", "a_b", "a%20b", "模型", "型模", "..", ".", "", "a/b", "a.b", "A", "gemma-3-270m.plain"];
+        let names = ["a b", "a_b", "a%20b", "模型", "型模", "..", ".", "", "a/b", "a.b", "A", "gemma-3-270m.plain", "x.parts", "x%2Eparts"];
         let encoded: Vec<String> = names.iter().map(|n| safe_name(n)).collect();
         let distinct: HashSet<&String> = encoded.iter().collect();
         assert_eq!(distinct.len(), names.len(), "{encoded:?}");
         for e in &encoded {
-            assert!(e != "." && e != ".." && !e.contains('/') && !e.is_empty(), "{e}");
+            assert!(e != "." && e != ".." && !e.contains('/') && !e.is_empty() && !e.ends_with(".parts"), "{e}");
         }
         // The usual names stay readable.
         assert_eq!(safe_name("gemma-3-270m.plain"), "gemma-3-270m.plain");

@@ -61,6 +61,7 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, nai
     clear_report(&out_dir)?;
     let settings = settings(&study, &prepared);
     let record = RunRecord {
+        run_id: RunRecord::new_run_id(),
         title: study.study.name.clone(),
         settings: settings.clone(),
         pairs: prepared.pairs.clone(),
@@ -73,6 +74,7 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, nai
         grouping: if naive { Grouping::PerDecision } else { Grouping::Prefix },
         progress: std::io::stderr().is_terminal(),
         chunk_tokens: study.backend.batch_tokens.max(1) * 4,
+        run_id: record.run_id.clone(),
     };
     let summaries = run_units(&study, &registry, &prepared, &data, &options)?;
     write_file_atomic(&out_dir.join("units.json"), serde_json::to_string_pretty(&summaries)?.as_bytes())?;
