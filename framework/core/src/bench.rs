@@ -122,7 +122,7 @@ pub enum BenchError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// Rendering or tokenizing failed.
-    #[error("planning {data_set}: {source}")]
+    #[error("planning {data_set}")]
     Plan {
         /// Data set.
         data_set: String,

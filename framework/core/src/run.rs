@@ -30,7 +30,8 @@ pub enum RunError {
     #[error(transparent)]
     Game(#[from] GameError),
     /// A model folder problem, with the config key.
-    #[error("config key `{key}`: {source}")]
+    // The source is printed by the error chain (`{:#}`), not repeated here.
+    #[error("config key `{key}`")]
     Model {
         /// The config key.
         key: String,
@@ -60,7 +61,7 @@ pub enum RunError {
         reason: String,
     },
     /// Planning failed.
-    #[error("planning {unit}: {source}")]
+    #[error("planning {unit}")]
     Plan {
         /// The unit.
         unit: String,
@@ -74,6 +75,9 @@ pub enum RunError {
     /// The study has nothing to run.
     #[error("{0}")]
     Empty(String),
+    /// The study's models contradict each other.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A model of the study, opened.
@@ -162,7 +166,7 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
                 // The same model in several pairs is scored once.
                 Some(known) if known.folder.manifest.weights_sha256 == model.folder.manifest.weights_sha256 => {}
                 Some(known) => {
-                    return Err(RunError::Empty(format!(
+                    return Err(RunError::Config(format!(
                         "config key `pairs[{i}].{role}`: the model name `{}` is already used for {} ({}), a different model ({}); give one of them another `name`",
                         model.name,
                         known.folder.dir.display(),
