@@ -19,7 +19,10 @@
 //!
 //! # Repeated games (`repgames.csv`)
 //! Columns `id, game, action, score` (and optionally `opponent`, `guess`): one row per
-//! decision, each (id, game) in round order. `action` 1 = the person pressed J, 0 = F;
+//! decision, each (id, game) one block of exactly 10 rows ([`ROUNDS`]) in round order; a
+//! block with more or fewer rows, or a (id, game) whose rows appear in two places, is an
+//! error naming the lines (there is no round column, so a duplicated or missing row would
+//! otherwise change the game's length and history). `action` 1 = the person pressed J, 0 = F;
 //! `score` = the person's points. Payoffs (person, opponent): PD JJ 8/8, JF 0/10, FJ 10/0,
 //! FF 5/5 (J = cooperate); BoS JJ 7/10, FF 10/7, mismatch 0/0 (J = the opponent's
 //! preferred option). The opponent's key in each round is rebuilt from (action, score)
@@ -223,6 +226,10 @@ struct RepRow {
     guess: Option<String>,
 }
 
+/// Rounds each person played of each game in Akata et al.'s experiment: `repgames.csv`
+/// holds exactly this many rows per (id, game), one block in round order.
+pub const ROUNDS: usize = 10;
+
 /// One checked row of `repgames.csv`.
 struct Decision {
     key: char,
@@ -291,6 +298,11 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
         order: Vec::new(),
         decisions: HashMap::new(),
     };
+    // The block being read: (id, game), its first and last line. Rounds have no column, so
+    // a row's round is its place in the block: a duplicated or missing row would silently
+    // change the game's length and history, hence the checks.
+    let mut block: Option<((String, String), u64, u64)> = None;
+    let mut ended: HashMap<(String, String), (u64, u64)> = HashMap::new();
     for row in table.rows::<RepRow>() {
         let row = row?;
         let (line, r) = (row.line, row.value);
@@ -321,12 +333,73 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
             guess: r.guess,
         };
         let k = (r.id, r.game);
-        if !games.decisions.contains_key(&k) {
-            games.order.push(k.clone());
+        match &mut block {
+            Some((current, first, last)) if *current == k => {
+                let rows = games.decisions.get(&k).map_or(0, Vec::len);
+                if rows == ROUNDS {
+                    return Err(table.error(
+                        line,
+                        "id",
+                        format!(
+                            "participant {}, game {}: an {}th row, but each person played {ROUNDS} rounds \
+                             of each game (lines {first}–{last} hold them): a duplicated row or block?",
+                            k.0,
+                            k.1,
+                            ROUNDS + 1
+                        ),
+                    ));
+                }
+                *last = line;
+            }
+            _ => {
+                if let Some((done, first, last)) = block.take() {
+                    check_block(&table, &games, &done, first, last)?;
+                    ended.insert(done, (first, last));
+                }
+                if let Some((first, last)) = ended.get(&k) {
+                    return Err(table.error(
+                        line,
+                        "id",
+                        format!(
+                            "participant {}, game {} again, after its rounds on lines {first}–{last}: \
+                             each (id, game) is one block of {ROUNDS} rows in round order (a duplicated block?)",
+                            k.0, k.1
+                        ),
+                    ));
+                }
+                block = Some((k.clone(), line, line));
+                games.order.push(k.clone());
+            }
         }
         games.decisions.entry(k).or_default().push(decision);
     }
+    if let Some((done, first, last)) = block {
+        check_block(&table, &games, &done, first, last)?;
+    }
     Ok(games)
+}
+
+/// A finished block of (id, game) rows must hold all [`ROUNDS`] rounds.
+fn check_block(
+    table: &CsvTable,
+    games: &Games,
+    key: &(String, String),
+    first: u64,
+    last: u64,
+) -> Result<(), KitError> {
+    let rows = games.decisions.get(key).map_or(0, Vec::len);
+    if rows == ROUNDS {
+        return Ok(());
+    }
+    Err(table.error(
+        first,
+        "id",
+        format!(
+            "participant {}, game {} has {rows} rows (lines {first}–{last}), but each person played \
+             {ROUNDS} rounds of each game: rows are missing",
+            key.0, key.1
+        ),
+    ))
 }
 
 fn load_repeated(path: &Path) -> Result<LoadedData, KitError> {

@@ -324,3 +324,61 @@ fn params_choose_the_set() {
         .to_string();
     assert!(err.contains("unknown variant `triple`"), "{err}");
 }
+
+/// Issue 12: duplicated rows in `repgames.csv` made a 20-round game ("You will play 20
+/// rounds in total"), exit 0. Each (id, game) is one block of 10 rows; a copy of the real
+/// file with a block duplicated (right after itself or at the end) or a row missing is an
+/// error naming the file, the lines and the participant and game.
+#[test]
+fn duplicated_or_missing_rows_of_a_game_are_errors() {
+    let real = std::fs::read_to_string(akata().join("repgames.csv")).unwrap();
+    let lines: Vec<&str> = real.lines().collect();
+    // Line numbers of the file: lines[0] is line 1 (the header); participant 1's PD is
+    // lines 2–11, their BoS lines 12–21.
+    assert!(lines[1].starts_with("1,PD,") && lines[10].starts_with("1,PD,") && lines[11].starts_with("1,BoS,"));
+    let pd1 = &lines[1..11];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repgames.csv");
+    let write = |lines: Vec<&str>| std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    // The block again right after itself: a 20-row game.
+    let mut doubled = lines[..11].to_vec();
+    doubled.extend_from_slice(pd1);
+    doubled.extend_from_slice(&lines[11..]);
+    write(doubled);
+    for set in [Set::Repeated, Set::RepeatedRound1] {
+        let err = load(dir.path(), set).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("line 12, column `id` (#1): participant 1, game PD: an 11th row")
+                && err.contains("lines 2–11"),
+            "{err}"
+        );
+    }
+
+    // The block again at the end of the file.
+    let mut appended = lines.clone();
+    appended.extend_from_slice(pd1);
+    write(appended);
+    let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
+    let again = lines.len() + 1;
+    assert!(
+        err.contains(&format!("line {again}, column `id` (#1): participant 1, game PD again"))
+            && err.contains("lines 2–11"),
+        "{err}"
+    );
+
+    // A row missing: a 9-round game.
+    let mut short = lines.clone();
+    short.remove(5);
+    write(short);
+    let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2, column `id` (#1): participant 1, game PD has 9 rows (lines 2–10)"),
+        "{err}"
+    );
+
+    // The file itself, rewritten, still loads: the checks reject only what is wrong.
+    write(lines.clone());
+    assert_eq!(points(&load(dir.path(), Set::Repeated).unwrap()).len(), 3900);
+}
