@@ -98,20 +98,27 @@ pub enum Feedback {
 
 impl<'de> Deserialize<'de> for Feedback {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bool(bool),
-            Text(String),
+        // A visitor rather than an untagged enum, whose error names no accepted value.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Feedback;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or \"all\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Feedback, E> {
+                Ok(Feedback::Only(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Feedback, E> {
+                match t {
+                    "all" => Ok(Feedback::All),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(t), &self)),
+                }
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Feedback, E> {
+                Ok(Feedback::All)
+            }
         }
-        match Option::<Raw>::deserialize(d)? {
-            None => Ok(Feedback::All),
-            Some(Raw::Bool(b)) => Ok(Feedback::Only(b)),
-            Some(Raw::Text(t)) if t == "all" => Ok(Feedback::All),
-            Some(Raw::Text(t)) => Err(serde::de::Error::custom(format!(
-                "`feedback` must be true, false or \"all\", not \"{t}\""
-            ))),
-        }
+        d.deserialize_any(V)
     }
 }
 

@@ -127,11 +127,26 @@ fn params() {
             .len(),
         14_568
     );
-    let err = Lottery
-        .load(&request("{\"feedback\": \"some\"}"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("feedback"), "{err}");
+    // A wrong value names the parameter and the values it accepts, never a position in
+    // the JSON the host made from the study's `params` table.
+    for (params, expected) in [
+        (
+            "{\"feedback\": \"some\"}",
+            "parameter `feedback`: invalid value: string \"some\", expected true, false or \"all\"",
+        ),
+        (
+            "{\"feedback\": 1}",
+            "parameter `feedback`: invalid type: integer `1`, expected true, false or \"all\"",
+        ),
+        (
+            "{\"feedbak\": true}",
+            "unknown parameter `feedbak`; the parameters of this game are `feedback`",
+        ),
+    ] {
+        let err = Lottery.load(&request(params)).unwrap_err().to_string();
+        assert!(err.contains(expected) && !err.contains("column"), "{params}: {err}");
+    }
+    assert_eq!(Lottery.load(&request("{\"feedback\": null}")).unwrap().episodes.len(), 14_568);
 }
 
 // --------------------------------------------------------------------------- bad input

@@ -127,7 +127,7 @@ mod export {
 
 /// Which data set `path` holds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String")]
 pub enum Set {
     /// Akata et al.'s repeated games (`repgames.csv`), individual decisions.
     #[default]
@@ -136,6 +136,26 @@ pub enum Set {
     Oneshot,
     /// Round 1 of the repeated games, aggregated per game.
     RepeatedRound1,
+}
+
+/// The spellings of [`Set`] in a study's `params`.
+const SETS: [(&str, Set); 3] = [
+    ("repeated", Set::Repeated),
+    ("oneshot", Set::Oneshot),
+    ("repeated_round1", Set::RepeatedRound1),
+];
+
+impl TryFrom<String> for Set {
+    type Error = String;
+
+    // By hand rather than derived, so that every wrong value (a number too) is answered
+    // with the values `set` accepts.
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        SETS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).ok_or_else(|| {
+            let names: Vec<String> = SETS.iter().map(|(n, _)| format!("`{n}`")).collect();
+            format!("unknown set `{name}`; expected one of {}", names.join(", "))
+        })
+    }
 }
 
 /// Load parameters.

@@ -318,11 +318,22 @@ fn params_choose_the_set() {
         .len(),
         2
     );
-    let err = Matrix
-        .load(&request("{\"set\": \"triple\"}"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("unknown variant `triple`"), "{err}");
+    // A wrong value names the parameter and the values it accepts, never a position in
+    // the JSON the host made from the study's `params` table.
+    for (params, expected) in [
+        (
+            "{\"set\": \"triple\"}",
+            "parameter `set`: unknown set `triple`; expected one of `repeated`, `oneshot`, `repeated_round1`",
+        ),
+        ("{\"set\": 3}", "parameter `set`: invalid type: integer `3`, expected a string"),
+        (
+            "{\"sets\": \"oneshot\"}",
+            "unknown parameter `sets`; the parameters of this game are `set`",
+        ),
+    ] {
+        let err = Matrix.load(&request(params)).unwrap_err().to_string();
+        assert!(err.contains(expected) && !err.contains("column"), "{params}: {err}");
+    }
 }
 
 /// Issue 12: duplicated rows in `repgames.csv` made a 20-round game ("You will play 20
