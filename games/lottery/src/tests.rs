@@ -280,7 +280,8 @@ fn impossible_gambles_are_errors_naming_file_and_key() {
     let dir = real_slice(3, |_| ());
     assert_eq!(load(dir.path(), Feedback::All).unwrap().episodes.len(), 3);
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "1.7 and -0.7",
             Box::new(|p| p["1"]["A"] = serde_json::json!([[1.7, 26.0], [-0.7, -1.0]])),
