@@ -46,7 +46,7 @@ pub fn parse_params<T: DeserializeOwned + Default>(
         return Ok(T::default());
     }
     let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| error(format!("not a table of keys ({})", without_position(&e))))?;
+        .map_err(|e| error(format!("not JSON ({})", without_position(&e))))?;
     // From a `Value`, serde_json's errors carry no position; the path names the key.
     serde_path_to_error::deserialize(&value).map_err(|e| {
         let key = e.path().to_string();

@@ -239,9 +239,9 @@ fn shown(outcomes: &[[f64; 2]]) -> Vec<(f64, f64)> {
 pub const PROBABILITY_SUM_TOLERANCE: f64 = 1e-6;
 
 /// What is wrong with a gamble, if anything (`: …` or `, outcome N: …`, to follow the
-/// gamble's name): it must have an outcome, finite payoffs and
-/// probabilities in [0, 1] summing to 1. Anything else would be rendered as something the
-/// participants never saw (1.7 and -0.7 read as "for sure", no outcome as "nothing").
+/// gamble's name): it must have an outcome, finite payoffs and probabilities in [0, 1]
+/// summing to 1. Anything else would be rendered as something the participants never saw
+/// (1.7 and -0.7 read as "for sure", no outcome as "nothing").
 fn gamble_problem(outcomes: &[[f64; 2]]) -> Option<String> {
     if outcomes.is_empty() {
         return Some(": no outcomes".to_string());
