@@ -43,7 +43,9 @@
 //! | `self_fj`, `other_fj` | … person F, other J |
 //! | `self_ff`, `other_ff` | … person F, other F |
 //! | `rate_j` | share of people who chose J, in [0, 1] (the human outcome) |
-//! | `n` | number of people behind the rate (the weight), > 0 |
+//! | `n` | number of people behind the rate (the weight), finite and > 0 |
+//!
+//! Payoffs must be finite numbers.
 //!
 //! A published set with other labels (Top/Bottom, A/B) is converted by mapping the counted
 //! player's first option to J.
@@ -345,6 +347,10 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
                     ),
                 )),
             };
+        if !r.score.is_finite() {
+            // A score that fits no cell is kept and flagged, but `inf` points are no score.
+            return Err(table.error(line, "score", format!("score {} is not a finite number", r.score)));
+        }
         let decision = Decision {
             key,
             points: r.score,
@@ -617,8 +623,22 @@ fn load_oneshot(path: &Path) -> Result<LoadedData, KitError> {
                 format!("choice rate {} is outside [0, 1]", r.rate_j),
             ));
         }
-        if r.n.is_nan() || r.n <= 0.0 {
-            return Err(table.error(line, "n", format!("count {} must be positive", r.n)));
+        if !(r.n.is_finite() && r.n > 0.0) {
+            return Err(table.error(line, "n", format!("count {} must be a positive number", r.n)));
+        }
+        let cells = [
+            ("self_jj", r.self_jj),
+            ("other_jj", r.other_jj),
+            ("self_jf", r.self_jf),
+            ("other_jf", r.other_jf),
+            ("self_fj", r.self_fj),
+            ("other_fj", r.other_fj),
+            ("self_ff", r.self_ff),
+            ("other_ff", r.other_ff),
+        ];
+        // `inf` and `NaN` parse as numbers; in a prompt they would read "inf points".
+        if let Some((column, x)) = cells.iter().find(|(_, x)| !x.is_finite()) {
+            return Err(table.error(line, column, format!("payoff {x} is not a finite number")));
         }
         let payoffs = [
             (r.self_jj, r.other_jj),

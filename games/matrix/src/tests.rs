@@ -393,3 +393,24 @@ fn duplicated_or_missing_rows_of_a_game_are_errors() {
     write(lines.clone());
     assert_eq!(points(&load(dir.path(), Set::Repeated).unwrap()).len(), 3900);
 }
+
+/// A one-shot row with an infinite count or payoff, or a repeated game's infinite score
+/// (`inf` parses as a number), is an error naming its line and column, never "inf points"
+/// in a prompt.
+#[test]
+fn oneshot_infinite_counts_and_payoffs_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (row, expected) in [
+        ("g1,t,3,3,0,5,5,0,1,1,0.5,inf,x", "line 2, column `n` (#12): count inf must be a positive number"),
+        ("g1,t,3,3,0,5,inf,0,1,1,0.5,12,x", "line 2, column `self_fj` (#7): payoff inf is not a finite number"),
+        ("g1,t,3,3,0,5,5,0,1,NaN,0.5,12,x", "line 2, column `other_ff` (#10): payoff NaN is not a finite number"),
+    ] {
+        let path = write(&dir, "e.csv", &format!("{ONESHOT_HEADER}{row}\n"));
+        let err = load(&path, Set::Oneshot).unwrap_err().to_string();
+        assert!(err.contains("e.csv") && err.contains(expected), "{row}: {err}");
+    }
+    // The same for a score of the repeated games.
+    let path = write(&dir, "repgames.csv", &format!("{REP_HEADER}1,PD,0,inf,Base,LLM,0\n"));
+    let err = load(&path, Set::Repeated).unwrap_err().to_string();
+    assert!(err.contains("line 2, column `score` (#4): score inf is not a finite number"), "{err}");
+}
