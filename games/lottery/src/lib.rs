@@ -14,9 +14,9 @@
 //! Hb, pHb, Lb, LotShapeB, LotNumB, Amb, Corr, bRate`. JSON: key = 0-based CSV row index,
 //! value `{"A": [[prob, payoff], ...], "B": [...]}`; the two files must have the same
 //! number of rows. Every row is checked, whichever condition is loaded: `bRate` in [0, 1],
-//! `n` a positive finite count, `pHa` and `pHb` in [0, 1]; each gamble has at least one
-//! outcome, finite payoffs and probabilities in [0, 1] that sum to 1 (within 1e-6). An
-//! error names the file and the line (CSV) or the key (JSON).
+//! `n` a positive finite count, `pHa` and `pHb` in [0, 1], `Ha`, `La`, `Hb`, `Lb` finite;
+//! each gamble has at least one outcome, finite payoffs and probabilities in [0, 1] that
+//! sum to 1 (within 1e-6). An error names the file and the line (CSV) or the key (JSON).
 //!
 //! # Parameters
 //! `{"feedback": "all" | true | false}`, default `"all"`: all rows, only the rows with
@@ -311,6 +311,11 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
         for (column, p) in [("pHa", r.pHa), ("pHb", r.pHb)] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(table.error(line, column, format!("probability {p} is outside [0, 1]")));
+            }
+        }
+        for (column, x) in [("Ha", r.Ha), ("La", r.La), ("Hb", r.Hb), ("Lb", r.Lb)] {
+            if !x.is_finite() {
+                return Err(table.error(line, column, format!("payoff {x} is not a finite number")));
             }
         }
         let outcomes = problems.get(&index.to_string()).ok_or_else(|| {

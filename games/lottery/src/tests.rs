@@ -320,7 +320,7 @@ fn impossible_gambles_are_errors_naming_file_and_key() {
 }
 
 /// A rate or count that cannot be one: `bRate` outside [0, 1] (NaN included), `n` not a
-/// positive finite count; also the CSV's own probabilities `pHa`, `pHb`.
+/// positive finite count; also the CSV's own probabilities `pHa`, `pHb` and payoffs.
 #[test]
 fn impossible_rates_counts_and_csv_probabilities_are_errors() {
     let csv = std::fs::read_to_string(c13k().join("c13k_selections.csv")).unwrap();
@@ -335,6 +335,7 @@ fn impossible_rates_counts_and_csv_probabilities_are_errors() {
         ("n", "0", "count 0 must be a positive number"),
         ("pHa", "1.7", "probability 1.7 is outside [0, 1]"),
         ("pHb", "-0.7", "probability -0.7 is outside [0, 1]"),
+        ("Lb", "inf", "payoff inf is not a finite number"),
     ] {
         let index = columns.iter().position(|c| *c == column).unwrap();
         let mut edited = row.clone();
