@@ -213,5 +213,51 @@ fn unknown_params_are_rejected() {
         params_json: "{\"x\": 1}".into(),
     };
     let err = Bargaining.load(&request).unwrap_err().to_string();
-    assert!(err.contains("unknown field `x`"), "{err}");
+    // The key and what the game accepts; no position in the JSON the host made.
+    assert!(err.contains("unknown parameter `x`; this game takes no parameters"), "{err}");
+    assert!(!err.contains("column"), "{err}");
+}
+
+/// Issue 12: a symbolic link looping back up a GLEE tree multiplied the data (861
+/// episodes from 21, exit 0). A small tree of the real layout, its files linked to three
+/// real games, loads the same with a loop and a second path to a game as without them.
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_does_not_multiply_the_games() {
+    use std::os::unix::fs::symlink;
+    let real_family = shared_data_dir().join("glee/human_vs_llm/bargaining");
+    let scan = descry_game_kit::glee::scan::<serde::de::IgnoredAny>(&real_family, NAME).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let family = tmp.path().join("human_vs_llm/bargaining");
+    let mut linked = Vec::new();
+    for game in scan.games.iter().take(3) {
+        let rel = game.label.strip_prefix("bargaining/").unwrap();
+        let dir = family.join(rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        symlink(&game.config_path, dir.join("config.json")).unwrap();
+        symlink(&game.log_path, dir.join("game.csv")).unwrap();
+        linked.push(rel.to_string());
+    }
+    assert_eq!(linked.len(), 3);
+    let ids = |data: &LoadedData| -> Vec<String> {
+        data.episodes.iter().map(|e| e.id.to_string()).collect()
+    };
+    let clean = load(tmp.path()).unwrap();
+    assert!(!clean.episodes.is_empty());
+
+    // `<c1>/loop` → the family folder; `again` → the first game's folder.
+    let first_c1 = linked[0].split('/').next().unwrap();
+    symlink(&family, family.join(first_c1).join("loop")).unwrap();
+    symlink(family.join(&linked[0]), family.join("again")).unwrap();
+    let looped = load(tmp.path()).unwrap();
+    assert_eq!(ids(&looped), ids(&clean));
+    assert_eq!(points(&looped).len(), points(&clean).len());
+    let walked_again: Vec<String> = looped
+        .skipped
+        .iter()
+        .filter(|s| s.reason.starts_with(reasons::ALREADY_WALKED))
+        .map(|s| s.item.to_string())
+        .collect();
+    assert_eq!(walked_again, [format!("bargaining/{first_c1}/loop"), "bargaining/again".to_string()]);
+    assert_eq!(looped.skipped.len(), clean.skipped.len() + 2);
 }

@@ -8,11 +8,23 @@
 //! human, `"otree_LLM"` means player 2 (Bob) is. A game folder is skipped, with its reason,
 //! when it has no `config.json` (the human cannot be determined, and is never guessed), no
 //! `game.csv` (no log), or player types that do not say who is human.
+//!
+//! Symbolic links are followed (a sample may be a tree of links into the full data), but
+//! no folder is walked twice: one reached again (a link looping back up the tree, or a
+//! second path to a folder already walked) is skipped with [`reasons::ALREADY_WALKED`]
+//! and both paths. Skipped rather than refused: everything under it is already counted
+//! once through its first path, so nothing is lost or doubled, the run goes on over a tree
+//! the researcher may not be able to change, and the skip is listed with the data. Two
+//! different folders holding the same game id are an error: the same game twice, whose
+//! copies may differ, so neither is picked silently.
 
 use crate::{csv_table::CsvTable, json::read_json, KitError};
 use descry_abi::types::SkippedItem;
 use serde::{de::DeserializeOwned, Deserialize};
-use std::path::{Path, PathBuf};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 /// Reasons a game folder is skipped; each [`SkippedItem::reason`] starts with one of these.
 pub mod reasons {
@@ -24,6 +36,9 @@ pub mod reasons {
     pub const UNKNOWN_HUMAN: &str = "the player types do not say which player was human";
     /// The human made no decision of the kind the game predicts.
     pub const NO_HUMAN_DECISION: &str = "the human made no decision of the kind predicted here";
+    /// The folder was reached again through a symbolic link (a loop, or a second path).
+    pub const ALREADY_WALKED: &str =
+        "a folder already walked, reached again through a symbolic link (its games count once)";
 }
 
 /// `player_N_args` of a GLEE config (other keys are ignored).
@@ -168,19 +183,25 @@ pub fn family_dir(path: &Path, family: &str) -> Result<PathBuf, KitError> {
 }
 
 /// Walks `path` (see [`family_dir`]) for `family`'s game folders and reads each config.
-/// Errors: the folder does not exist or cannot be listed; a `config.json` is malformed.
+/// Errors: the folder does not exist or cannot be listed; a `config.json` is malformed; two
+/// folders hold the same game id.
 pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, KitError> {
     let root = family_dir(path, family)?;
-    let mut folders = Vec::new();
-    collect_game_folders(&root, &mut folders)?;
+    let mut walk = Walk {
+        root: root.clone(),
+        family,
+        seen: HashMap::new(),
+        folders: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let canonical = std::fs::canonicalize(&root).map_err(|e| KitError::io(&root, e))?;
+    walk.seen.insert(canonical, family.to_string());
+    walk.collect(&root)?;
     let mut games = Vec::new();
-    let mut skipped = Vec::new();
-    for dir in folders {
-        let rel = dir.strip_prefix(&root).unwrap_or(&dir);
-        let label = Path::new(family)
-            .join(rel)
-            .to_string_lossy()
-            .replace('\\', "/");
+    let mut skipped = walk.skipped;
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for dir in walk.folders {
+        let label = walk_label(&root, family, &dir);
         let id = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -198,6 +219,15 @@ pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, K
         if !log_path.is_file() {
             skipped.push(skip(reasons::NO_LOG.to_string()));
             continue;
+        }
+        if let Some(first) = ids.insert(id.clone(), label.clone()) {
+            return Err(KitError::file(
+                &dir,
+                format!(
+                    "game id `{id}` is also the folder `{first}`: the same game twice (a copy?); \
+                     keep one of the two folders"
+                ),
+            ));
         }
         let config: GleeConfig<A> = read_json(&config_path)?;
         let p1 = config.player_1_type.as_deref();
@@ -227,28 +257,66 @@ pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, K
     Ok(Scan { games, skipped })
 }
 
-/// Depth-first, in name order: a folder holding `config.json` or `game.csv` is a game
-/// folder (not descended further); other folders are walked.
-fn collect_game_folders(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), KitError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| KitError::io(dir, e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .filter(|p| {
-            !p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'))
-        })
-        .collect();
-    entries.sort();
-    for sub in entries {
-        if sub.join("config.json").is_file() || sub.join("game.csv").is_file() {
-            out.push(sub);
-        } else {
-            collect_game_folders(&sub, out)?;
+/// `<family>/<path below the family folder>`, `/`-separated (for messages and skips).
+fn walk_label(root: &Path, family: &str, dir: &Path) -> String {
+    let rel = dir.strip_prefix(root).unwrap_or(dir);
+    Path::new(family)
+        .join(rel)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// The state of one walk of a family folder.
+struct Walk<'a> {
+    root: PathBuf,
+    family: &'a str,
+    /// Canonical path of every folder walked so far → its label where first reached.
+    seen: HashMap<PathBuf, String>,
+    folders: Vec<PathBuf>,
+    skipped: Vec<SkippedItem>,
+}
+
+impl Walk<'_> {
+    /// Depth-first, in name order: a folder holding `config.json` or `game.csv` is a game
+    /// folder (not descended further); other folders are walked. A folder whose canonical
+    /// path was reached before is skipped with its reason: without this a link to a folder
+    /// above multiplied every game under it until the path grew too long to resolve.
+    fn collect(&mut self, dir: &Path) -> Result<(), KitError> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| KitError::io(dir, e))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for sub in entries {
+            let canonical = std::fs::canonicalize(&sub).map_err(|e| KitError::io(&sub, e))?;
+            let label = walk_label(&self.root, self.family, &sub);
+            if let Some(first) = self.seen.get(&canonical) {
+                self.skipped.push(SkippedItem {
+                    item: label.clone().into(),
+                    reason: format!(
+                        "{}: `{label}` is `{first}` (`{}`)",
+                        reasons::ALREADY_WALKED,
+                        canonical.display()
+                    )
+                    .into(),
+                });
+                continue;
+            }
+            self.seen.insert(canonical, label);
+            if sub.join("config.json").is_file() || sub.join("game.csv").is_file() {
+                self.folders.push(sub);
+            } else {
+                self.collect(&sub)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -340,6 +408,64 @@ mod tests {
             2
         );
         assert!(scan::<Args>(root, "negotiation").is_err());
+    }
+
+    /// A link back up the tree and a second path to a game are walked once (with the
+    /// real game folders of a tiny tree); before, the loop multiplied every game.
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_reached_again_through_a_link_is_walked_once() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let types = r#""player_1_type": "otree", "player_2_type": "otree_LLM""#;
+        game(root, "A", Some(types), true);
+        game(root, "B", Some(types), true);
+        let family = root.join("human_vs_llm/bargaining");
+        // A loop: `0/1/up` is the family folder itself; a second path: `Z` is game A.
+        symlink(&family, family.join("0/1/up")).unwrap();
+        symlink(family.join("0/1/A"), family.join("Z")).unwrap();
+        let found = scan::<Args>(root, "bargaining").unwrap();
+        let ids: Vec<&str> = found.games.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["A", "B"]);
+        let skipped: Vec<(String, String)> = found
+            .skipped
+            .iter()
+            .map(|s| (s.item.to_string(), s.reason.to_string()))
+            .collect();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert_eq!(skipped[0].0, "bargaining/0/1/up");
+        assert!(
+            skipped[0].1.starts_with(reasons::ALREADY_WALKED)
+                && skipped[0].1.contains("`bargaining/0/1/up` is `bargaining`"),
+            "{skipped:?}"
+        );
+        assert_eq!(skipped[1].0, "bargaining/Z");
+        assert!(
+            skipped[1].1.starts_with(reasons::ALREADY_WALKED)
+                && skipped[1].1.contains("`bargaining/Z` is `bargaining/0/1/A`"),
+            "{skipped:?}"
+        );
+    }
+
+    /// A copy of a game folder (not a link) is the same game twice: an error naming both.
+    #[test]
+    fn the_same_game_id_in_two_folders_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let types = r#""player_1_type": "otree", "player_2_type": "otree_LLM""#;
+        game(root, "A", Some(types), true);
+        let copy = root.join("human_vs_llm/bargaining/9/A");
+        std::fs::create_dir_all(&copy).unwrap();
+        for file in ["config.json", "game.csv"] {
+            std::fs::copy(root.join("human_vs_llm/bargaining/0/1/A").join(file), copy.join(file)).unwrap();
+        }
+        let e = scan::<Args>(root, "bargaining").unwrap_err().to_string();
+        assert!(
+            e.contains(&copy.display().to_string())
+                && e.contains("game id `A` is also the folder `bargaining/0/1/A`"),
+            "{e}"
+        );
     }
 
     #[test]

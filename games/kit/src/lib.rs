@@ -10,6 +10,8 @@
 //!   of which player was the human, from each game's `config.json`;
 //! - [`options`]: decision options with their surface forms, prompt variants, plugin info;
 //! - [`render`]: the answer prefix `{"decision": "`, message building, number formatting;
+//! - `mutation` (feature `mutation`): seeded random byte edits of data files through a
+//!   game's loader, for the game crates' tests;
 //! - [`sample`]: real rendered prompts for docs and examples;
 //! - [`testing`]: accessors and the transcript check for game plugins' tests;
 //! - [`transcript`]: the exact meaning of the transcript (prefix) property and a checker.
@@ -19,6 +21,8 @@ pub mod csv_table;
 pub mod error;
 pub mod glee;
 pub mod json;
+#[cfg(feature = "mutation")]
+pub mod mutation;
 pub mod options;
 pub mod render;
 pub mod sample;

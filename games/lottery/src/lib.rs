@@ -13,7 +13,10 @@
 //! itself (the JSON beside it). CSV columns used: `Problem, Feedback, n, Block, Ha, pHa, La,
 //! Hb, pHb, Lb, LotShapeB, LotNumB, Amb, Corr, bRate`. JSON: key = 0-based CSV row index,
 //! value `{"A": [[prob, payoff], ...], "B": [...]}`; the two files must have the same
-//! number of rows.
+//! number of rows. Every row is checked, whichever condition is loaded: `bRate` in [0, 1],
+//! `n` a positive finite count, `pHa` and `pHb` in [0, 1], `Ha`, `La`, `Hb`, `Lb` finite;
+//! each gamble has at least one outcome, finite payoffs and probabilities in [0, 1] that
+//! sum to 1 (within 1e-6). An error names the file and the line (CSV) or the key (JSON).
 //!
 //! # Parameters
 //! `{"feedback": "all" | true | false}`, default `"all"`: all rows, only the rows with
@@ -95,20 +98,27 @@ pub enum Feedback {
 
 impl<'de> Deserialize<'de> for Feedback {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bool(bool),
-            Text(String),
+        // A visitor rather than an untagged enum, whose error names no accepted value.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Feedback;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or \"all\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Feedback, E> {
+                Ok(Feedback::Only(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Feedback, E> {
+                match t {
+                    "all" => Ok(Feedback::All),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(t), &self)),
+                }
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Feedback, E> {
+                Ok(Feedback::All)
+            }
         }
-        match Option::<Raw>::deserialize(d)? {
-            None => Ok(Feedback::All),
-            Some(Raw::Bool(b)) => Ok(Feedback::Only(b)),
-            Some(Raw::Text(t)) if t == "all" => Ok(Feedback::All),
-            Some(Raw::Text(t)) => Err(serde::de::Error::custom(format!(
-                "`feedback` must be true, false or \"all\", not \"{t}\""
-            ))),
-        }
+        d.deserialize_any(V)
     }
 }
 
@@ -224,6 +234,33 @@ fn shown(outcomes: &[[f64; 2]]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// How far a gamble's probabilities may sum from 1 (the published ones are within 3e-16;
+/// rounding in a rewritten file stays far below this).
+pub const PROBABILITY_SUM_TOLERANCE: f64 = 1e-6;
+
+/// What is wrong with a gamble, if anything (`: …` or `, outcome N: …`, to follow the
+/// gamble's name): it must have an outcome, finite payoffs and probabilities in [0, 1]
+/// summing to 1. Anything else would be rendered as something the participants never saw
+/// (1.7 and -0.7 read as "for sure", no outcome as "nothing").
+fn gamble_problem(outcomes: &[[f64; 2]]) -> Option<String> {
+    if outcomes.is_empty() {
+        return Some(": no outcomes".to_string());
+    }
+    for (i, [p, x]) in outcomes.iter().enumerate() {
+        if !(0.0..=1.0).contains(p) {
+            return Some(format!(", outcome {}: probability {p} is outside [0, 1]", i + 1));
+        }
+        if !x.is_finite() {
+            return Some(format!(", outcome {}: payoff {x} is not a finite number", i + 1));
+        }
+    }
+    let sum: f64 = outcomes.iter().map(|[p, _]| p).sum();
+    if (sum - 1.0).abs() > PROBABILITY_SUM_TOLERANCE {
+        return Some(format!(": probabilities sum to {}, not 1", decimal(sum, 6)));
+    }
+    None
+}
+
 fn expected_value(outcomes: &[(f64, f64)]) -> f64 {
     outcomes.iter().map(|(p, x)| p * x).sum()
 }
@@ -253,6 +290,9 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
             ),
         ));
     }
+    let csv_name = csv_path
+        .file_name()
+        .map_or_else(|| csv_path.display().to_string(), |n| n.to_string_lossy().to_string());
     let mut ids = HashSet::new();
     let mut episodes = Vec::new();
     for (index, row) in table.rows::<Row>().enumerate() {
@@ -265,11 +305,18 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
                 format!("choice rate {} is outside [0, 1]", r.bRate),
             ));
         }
-        if r.n.is_nan() || r.n <= 0.0 {
-            return Err(table.error(line, "n", format!("count {} must be positive", r.n)));
+        if !(r.n.is_finite() && r.n > 0.0) {
+            return Err(table.error(line, "n", format!("count {} must be a positive number", r.n)));
         }
-        if feedback != Feedback::All && feedback != Feedback::Only(r.Feedback) {
-            continue;
+        for (column, p) in [("pHa", r.pHa), ("pHb", r.pHb)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(table.error(line, column, format!("probability {p} is outside [0, 1]")));
+            }
+        }
+        for (column, x) in [("Ha", r.Ha), ("La", r.La), ("Hb", r.Hb), ("Lb", r.Lb)] {
+            if !x.is_finite() {
+                return Err(table.error(line, column, format!("payoff {x} is not a finite number")));
+            }
         }
         let outcomes = problems.get(&index.to_string()).ok_or_else(|| {
             KitError::file(
@@ -277,6 +324,19 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
                 format!("no problem for row index {index} (line {line} of the CSV)"),
             )
         })?;
+        // Every row's gambles are checked, also those of the condition not loaded: the
+        // file is wrong either way.
+        for (name, gamble) in [("A", &outcomes.a), ("B", &outcomes.b)] {
+            if let Some(problem) = gamble_problem(gamble) {
+                return Err(KitError::file(
+                    &json_path,
+                    format!("key `{index}` (line {line} of `{csv_name}`), gamble {name}{problem}"),
+                ));
+            }
+        }
+        if feedback != Feedback::All && feedback != Feedback::Only(r.Feedback) {
+            continue;
+        }
         let id = format!(
             "c13k-{}-{}",
             r.Problem,

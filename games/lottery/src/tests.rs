@@ -127,11 +127,26 @@ fn params() {
             .len(),
         14_568
     );
-    let err = Lottery
-        .load(&request("{\"feedback\": \"some\"}"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("feedback"), "{err}");
+    // A wrong value names the parameter and the values it accepts, never a position in
+    // the JSON the host made from the study's `params` table.
+    for (params, expected) in [
+        (
+            "{\"feedback\": \"some\"}",
+            "parameter `feedback`: invalid value: string \"some\", expected true, false or \"all\"",
+        ),
+        (
+            "{\"feedback\": 1}",
+            "parameter `feedback`: invalid type: integer `1`, expected true, false or \"all\"",
+        ),
+        (
+            "{\"feedbak\": true}",
+            "unknown parameter `feedbak`; the parameters of this game are `feedback`",
+        ),
+    ] {
+        let err = Lottery.load(&request(params)).unwrap_err().to_string();
+        assert!(err.contains(expected) && !err.contains("column"), "{params}: {err}");
+    }
+    assert_eq!(Lottery.load(&request("{\"feedback\": null}")).unwrap().episodes.len(), 14_568);
 }
 
 // --------------------------------------------------------------------------- bad input
@@ -235,4 +250,103 @@ fn missing_or_mismatched_problem_file() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("absent"), "{err}");
+}
+
+// ------------------------------------------------------------- outcomes that are wrong
+
+/// The real header and first `rows` rows of `c13k_selections.csv`, and the matching
+/// problems of `c13k_problems.json` with `edit` applied to them.
+fn real_slice(rows: usize, edit: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {
+    let csv = std::fs::read_to_string(c13k().join("c13k_selections.csv")).unwrap();
+    let csv: String = csv.lines().take(rows + 1).map(|l| format!("{l}\n")).collect();
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c13k().join("c13k_problems.json")).unwrap())
+            .unwrap();
+    let mut problems = serde_json::Map::new();
+    for i in 0..rows {
+        problems.insert(i.to_string(), all[i.to_string()].clone());
+    }
+    let mut problems = serde_json::Value::Object(problems);
+    edit(&mut problems);
+    folder(&csv, Some(&problems.to_string()))
+}
+
+/// Issue 12: probabilities of 1.7 and -0.7 rendered as "26 for sure", an empty gamble as
+/// "nothing", exit 0. Every gamble is checked; the error names the file, the key and the
+/// CSV line of the problem.
+#[test]
+fn impossible_gambles_are_errors_naming_file_and_key() {
+    // The real slice itself loads.
+    let dir = real_slice(3, |_| ());
+    assert_eq!(load(dir.path(), Feedback::All).unwrap().episodes.len(), 3);
+
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "1.7 and -0.7",
+            Box::new(|p| p["1"]["A"] = serde_json::json!([[1.7, 26.0], [-0.7, -1.0]])),
+            "key `1` (line 3 of `c13k_selections.csv`), gamble A, outcome 1: probability 1.7 is outside [0, 1]",
+        ),
+        (
+            "-0.7 only",
+            Box::new(|p| p["1"]["A"] = serde_json::json!([[1.0, 26.0], [-0.7, -1.0]])),
+            "key `1` (line 3 of `c13k_selections.csv`), gamble A, outcome 2: probability -0.7 is outside [0, 1]",
+        ),
+        (
+            "empty",
+            Box::new(|p| p["2"]["B"] = serde_json::json!([])),
+            "key `2` (line 4 of `c13k_selections.csv`), gamble B: no outcomes",
+        ),
+        (
+            "sum 0.9",
+            Box::new(|p| p["0"]["B"] = serde_json::json!([[0.85, 21.0], [0.05, 23.0]])),
+            "key `0` (line 2 of `c13k_selections.csv`), gamble B: probabilities sum to 0.9, not 1",
+        ),
+        (
+            "all zero",
+            Box::new(|p| p["0"]["A"] = serde_json::json!([[0.0, 26.0], [0.0, -1.0]])),
+            "key `0` (line 2 of `c13k_selections.csv`), gamble A: probabilities sum to 0, not 1",
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let dir = real_slice(3, edit);
+        let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
+        assert!(
+            err.contains(&dir.path().join("c13k_problems.json").display().to_string())
+                && err.contains(expected),
+            "{what}: {err}"
+        );
+    }
+}
+
+/// A rate or count that cannot be one: `bRate` outside [0, 1] (NaN included), `n` not a
+/// positive finite count; also the CSV's own probabilities `pHa`, `pHb` and payoffs.
+#[test]
+fn impossible_rates_counts_and_csv_probabilities_are_errors() {
+    let csv = std::fs::read_to_string(c13k().join("c13k_selections.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let columns: Vec<&str> = header.split(',').collect();
+    let dir = real_slice(1, |_| ());
+    for (column, value, expected) in [
+        ("bRate", "nan", "choice rate NaN is outside [0, 1]"),
+        ("bRate", "-0.1", "choice rate -0.1 is outside [0, 1]"),
+        ("n", "inf", "count inf must be a positive number"),
+        ("n", "0", "count 0 must be a positive number"),
+        ("pHa", "1.7", "probability 1.7 is outside [0, 1]"),
+        ("pHb", "-0.7", "probability -0.7 is outside [0, 1]"),
+        ("Lb", "inf", "payoff inf is not a finite number"),
+    ] {
+        let index = columns.iter().position(|c| *c == column).unwrap();
+        let mut edited = row.clone();
+        edited[index] = value;
+        std::fs::write(
+            dir.path().join("c13k_selections.csv"),
+            format!("{header}\n{}\n", edited.join(",")),
+        )
+        .unwrap();
+        let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
+        let at = format!("c13k_selections.csv`, line 2, column `{column}` (#{}): {expected}", index + 1);
+        assert!(err.contains(&at), "{column} = {value}: {err}");
+    }
 }

@@ -19,7 +19,10 @@
 //!
 //! # Repeated games (`repgames.csv`)
 //! Columns `id, game, action, score` (and optionally `opponent`, `guess`): one row per
-//! decision, each (id, game) in round order. `action` 1 = the person pressed J, 0 = F;
+//! decision, each (id, game) one block of exactly 10 rows ([`ROUNDS`]) in round order; a
+//! block with more or fewer rows, or a (id, game) whose rows appear in two places, is an
+//! error naming the lines (there is no round column, so a duplicated or missing row would
+//! otherwise change the game's length and history). `action` 1 = the person pressed J, 0 = F;
 //! `score` = the person's points. Payoffs (person, opponent): PD JJ 8/8, JF 0/10, FJ 10/0,
 //! FF 5/5 (J = cooperate); BoS JJ 7/10, FF 10/7, mismatch 0/0 (J = the opponent's
 //! preferred option). The opponent's key in each round is rebuilt from (action, score)
@@ -40,7 +43,9 @@
 //! | `self_fj`, `other_fj` | … person F, other J |
 //! | `self_ff`, `other_ff` | … person F, other F |
 //! | `rate_j` | share of people who chose J, in [0, 1] (the human outcome) |
-//! | `n` | number of people behind the rate (the weight), > 0 |
+//! | `n` | number of people behind the rate (the weight), finite and > 0 |
+//!
+//! Payoffs must be finite numbers.
 //!
 //! A published set with other labels (Top/Bottom, A/B) is converted by mapping the counted
 //! player's first option to J.
@@ -124,7 +129,7 @@ mod export {
 
 /// Which data set `path` holds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String")]
 pub enum Set {
     /// Akata et al.'s repeated games (`repgames.csv`), individual decisions.
     #[default]
@@ -133,6 +138,26 @@ pub enum Set {
     Oneshot,
     /// Round 1 of the repeated games, aggregated per game.
     RepeatedRound1,
+}
+
+/// The spellings of [`Set`] in a study's `params`.
+const SETS: [(&str, Set); 3] = [
+    ("repeated", Set::Repeated),
+    ("oneshot", Set::Oneshot),
+    ("repeated_round1", Set::RepeatedRound1),
+];
+
+impl TryFrom<String> for Set {
+    type Error = String;
+
+    // By hand rather than derived, so that every wrong value (a number too) is answered
+    // with the values `set` accepts.
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        SETS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).ok_or_else(|| {
+            let names: Vec<String> = SETS.iter().map(|(n, _)| format!("`{n}`")).collect();
+            format!("unknown set `{name}`; expected one of {}", names.join(", "))
+        })
+    }
 }
 
 /// Load parameters.
@@ -223,6 +248,10 @@ struct RepRow {
     guess: Option<String>,
 }
 
+/// Rounds each person played of each game in Akata et al.'s experiment: `repgames.csv`
+/// holds exactly this many rows per (id, game), one block in round order.
+pub const ROUNDS: usize = 10;
+
 /// One checked row of `repgames.csv`.
 struct Decision {
     key: char,
@@ -291,6 +320,11 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
         order: Vec::new(),
         decisions: HashMap::new(),
     };
+    // The block being read: (id, game), its first and last line. Rounds have no column, so
+    // a row's round is its place in the block: a duplicated or missing row would silently
+    // change the game's length and history, hence the checks.
+    let mut block: Option<((String, String), u64, u64)> = None;
+    let mut ended: HashMap<(String, String), (u64, u64)> = HashMap::new();
     for row in table.rows::<RepRow>() {
         let row = row?;
         let (line, r) = (row.line, row.value);
@@ -313,6 +347,10 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
                     ),
                 )),
             };
+        if !r.score.is_finite() {
+            // A score that fits no cell is kept and flagged, but `inf` points are no score.
+            return Err(table.error(line, "score", format!("score {} is not a finite number", r.score)));
+        }
         let decision = Decision {
             key,
             points: r.score,
@@ -321,12 +359,73 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
             guess: r.guess,
         };
         let k = (r.id, r.game);
-        if !games.decisions.contains_key(&k) {
-            games.order.push(k.clone());
+        match &mut block {
+            Some((current, first, last)) if *current == k => {
+                let rows = games.decisions.get(&k).map_or(0, Vec::len);
+                if rows == ROUNDS {
+                    return Err(table.error(
+                        line,
+                        "id",
+                        format!(
+                            "participant {}, game {}: an {}th row, but each person played {ROUNDS} rounds \
+                             of each game (lines {first}–{last} hold them): a duplicated row or block?",
+                            k.0,
+                            k.1,
+                            ROUNDS + 1
+                        ),
+                    ));
+                }
+                *last = line;
+            }
+            _ => {
+                if let Some((done, first, last)) = block.take() {
+                    check_block(&table, &games, &done, first, last)?;
+                    ended.insert(done, (first, last));
+                }
+                if let Some((first, last)) = ended.get(&k) {
+                    return Err(table.error(
+                        line,
+                        "id",
+                        format!(
+                            "participant {}, game {} again, after its rounds on lines {first}–{last}: \
+                             each (id, game) is one block of {ROUNDS} rows in round order (a duplicated block?)",
+                            k.0, k.1
+                        ),
+                    ));
+                }
+                block = Some((k.clone(), line, line));
+                games.order.push(k.clone());
+            }
         }
         games.decisions.entry(k).or_default().push(decision);
     }
+    if let Some((done, first, last)) = block {
+        check_block(&table, &games, &done, first, last)?;
+    }
     Ok(games)
+}
+
+/// A finished block of (id, game) rows must hold all [`ROUNDS`] rounds.
+fn check_block(
+    table: &CsvTable,
+    games: &Games,
+    key: &(String, String),
+    first: u64,
+    last: u64,
+) -> Result<(), KitError> {
+    let rows = games.decisions.get(key).map_or(0, Vec::len);
+    if rows == ROUNDS {
+        return Ok(());
+    }
+    Err(table.error(
+        first,
+        "id",
+        format!(
+            "participant {}, game {} has {rows} rows (lines {first}–{last}), but each person played \
+             {ROUNDS} rounds of each game: rows are missing",
+            key.0, key.1
+        ),
+    ))
 }
 
 fn load_repeated(path: &Path) -> Result<LoadedData, KitError> {
@@ -524,8 +623,22 @@ fn load_oneshot(path: &Path) -> Result<LoadedData, KitError> {
                 format!("choice rate {} is outside [0, 1]", r.rate_j),
             ));
         }
-        if r.n.is_nan() || r.n <= 0.0 {
-            return Err(table.error(line, "n", format!("count {} must be positive", r.n)));
+        if !(r.n.is_finite() && r.n > 0.0) {
+            return Err(table.error(line, "n", format!("count {} must be a positive number", r.n)));
+        }
+        let cells = [
+            ("self_jj", r.self_jj),
+            ("other_jj", r.other_jj),
+            ("self_jf", r.self_jf),
+            ("other_jf", r.other_jf),
+            ("self_fj", r.self_fj),
+            ("other_fj", r.other_fj),
+            ("self_ff", r.self_ff),
+            ("other_ff", r.other_ff),
+        ];
+        // `inf` and `NaN` parse as numbers; in a prompt they would read "inf points".
+        if let Some((column, x)) = cells.iter().find(|(_, x)| !x.is_finite()) {
+            return Err(table.error(line, column, format!("payoff {x} is not a finite number")));
         }
         let payoffs = [
             (r.self_jj, r.other_jj),

@@ -318,9 +318,99 @@ fn params_choose_the_set() {
         .len(),
         2
     );
-    let err = Matrix
-        .load(&request("{\"set\": \"triple\"}"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("unknown variant `triple`"), "{err}");
+    // A wrong value names the parameter and the values it accepts, never a position in
+    // the JSON the host made from the study's `params` table.
+    for (params, expected) in [
+        (
+            "{\"set\": \"triple\"}",
+            "parameter `set`: unknown set `triple`; expected one of `repeated`, `oneshot`, `repeated_round1`",
+        ),
+        ("{\"set\": 3}", "parameter `set`: invalid type: integer `3`, expected a string"),
+        (
+            "{\"sets\": \"oneshot\"}",
+            "unknown parameter `sets`; the parameters of this game are `set`",
+        ),
+    ] {
+        let err = Matrix.load(&request(params)).unwrap_err().to_string();
+        assert!(err.contains(expected) && !err.contains("column"), "{params}: {err}");
+    }
+}
+
+/// Issue 12: duplicated rows in `repgames.csv` made a 20-round game ("You will play 20
+/// rounds in total"), exit 0. Each (id, game) is one block of 10 rows; a copy of the real
+/// file with a block duplicated (right after itself or at the end) or a row missing is an
+/// error naming the file, the lines and the participant and game.
+#[test]
+fn duplicated_or_missing_rows_of_a_game_are_errors() {
+    let real = std::fs::read_to_string(akata().join("repgames.csv")).unwrap();
+    let lines: Vec<&str> = real.lines().collect();
+    // Line numbers of the file: lines[0] is line 1 (the header); participant 1's PD is
+    // lines 2–11, their BoS lines 12–21.
+    assert!(lines[1].starts_with("1,PD,") && lines[10].starts_with("1,PD,") && lines[11].starts_with("1,BoS,"));
+    let pd1 = &lines[1..11];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repgames.csv");
+    let write = |lines: Vec<&str>| std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    // The block again right after itself: a 20-row game.
+    let mut doubled = lines[..11].to_vec();
+    doubled.extend_from_slice(pd1);
+    doubled.extend_from_slice(&lines[11..]);
+    write(doubled);
+    for set in [Set::Repeated, Set::RepeatedRound1] {
+        let err = load(dir.path(), set).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("line 12, column `id` (#1): participant 1, game PD: an 11th row")
+                && err.contains("lines 2–11"),
+            "{err}"
+        );
+    }
+
+    // The block again at the end of the file.
+    let mut appended = lines.clone();
+    appended.extend_from_slice(pd1);
+    write(appended);
+    let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
+    let again = lines.len() + 1;
+    assert!(
+        err.contains(&format!("line {again}, column `id` (#1): participant 1, game PD again"))
+            && err.contains("lines 2–11"),
+        "{err}"
+    );
+
+    // A row missing: a 9-round game.
+    let mut short = lines.clone();
+    short.remove(5);
+    write(short);
+    let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2, column `id` (#1): participant 1, game PD has 9 rows (lines 2–10)"),
+        "{err}"
+    );
+
+    // The file itself, rewritten, still loads: the checks reject only what is wrong.
+    write(lines.clone());
+    assert_eq!(points(&load(dir.path(), Set::Repeated).unwrap()).len(), 3900);
+}
+
+/// A one-shot row with an infinite count or payoff, or a repeated game's infinite score
+/// (`inf` parses as a number), is an error naming its line and column, never "inf points"
+/// in a prompt.
+#[test]
+fn oneshot_infinite_counts_and_payoffs_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (row, expected) in [
+        ("g1,t,3,3,0,5,5,0,1,1,0.5,inf,x", "line 2, column `n` (#12): count inf must be a positive number"),
+        ("g1,t,3,3,0,5,inf,0,1,1,0.5,12,x", "line 2, column `self_fj` (#7): payoff inf is not a finite number"),
+        ("g1,t,3,3,0,5,5,0,1,NaN,0.5,12,x", "line 2, column `other_ff` (#10): payoff NaN is not a finite number"),
+    ] {
+        let path = write(&dir, "e.csv", &format!("{ONESHOT_HEADER}{row}\n"));
+        let err = load(&path, Set::Oneshot).unwrap_err().to_string();
+        assert!(err.contains("e.csv") && err.contains(expected), "{row}: {err}");
+    }
+    // The same for a score of the repeated games.
+    let path = write(&dir, "repgames.csv", &format!("{REP_HEADER}1,PD,0,inf,Base,LLM,0\n"));
+    let err = load(&path, Set::Repeated).unwrap_err().to_string();
+    assert!(err.contains("line 2, column `score` (#4): score inf is not a finite number"), "{err}");
 }
