@@ -93,8 +93,62 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+#[test]
+fn a_template_that_loops_without_end_fails_fast_naming_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}x{% endfor %}{% endfor %}{% endfor %}";
+    let aligned = model_with_template(SMOLLM, dir.path(), hostile);
+    let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
+    let started = Instant::now();
+    let out = run_within(&mut inspect(&study), Duration::from_secs(60));
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    let file = aligned.join("chat_template.jinja").display().to_string();
+    assert!(err.contains(&file) && err.contains("ran out of fuel") && err.contains("too much work"), "{err}");
+    // Fuel stops it within a second or two; without it this runs for hours.
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+}
 
+#[test]
+fn a_template_that_writes_without_end_is_stopped_naming_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Few instructions, 10 GB of text: fuel alone would not stop it before memory runs out.
+    let hostile = "{% for a in range(1000) %}{{ 'x' * 10000000 }}{% endfor %}";
+    let aligned = model_with_template(SMOLLM, dir.path(), hostile);
+    let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
+    let out = run_within(&mut inspect(&study), Duration::from_secs(60));
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    let file = aligned.join("chat_template.jinja").display().to_string();
+    assert!(err.contains(&file) && err.contains("wrote more than"), "{err}");
+}
 
+#[test]
+fn the_real_templates_of_both_models_render() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both models in the chat format: each renders the sample through its own template.
+    let manifest = |m: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(model_dir(m).join("descry-model.json")).unwrap()).unwrap()
+    };
+    let gemma_format = if manifest(GEMMA)["has_chat_template"] == true { "chat" } else { "plain" };
+    assert_eq!(manifest(SMOLLM)["has_chat_template"], true);
+    let study = study(dir.path(), &model_dir(GEMMA), &model_dir(SMOLLM), (gemma_format, "chat"));
+    let out = run_within(&mut inspect(&study), Duration::from_secs(120));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rendered = 0;
+    for v in report["games"][0]["variants"].as_array().unwrap() {
+        let sample = &v["sample"];
+        let last = sample["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap();
+        for model in ["base", "aligned"] {
+            let text = sample["texts"][model].as_str().unwrap();
+            assert!(!text.contains("(error:"), "{model}: {text}");
+            assert!(text.contains(last.trim()) && text.ends_with("{\"decision\": \""), "{model}: {text}");
+            rendered += 1;
+        }
+    }
+    assert!(rendered >= 6, "{rendered} samples");
+}
 
 #[test]
 fn inspect_fails_when_a_template_fails_naming_the_model_and_the_error() {
@@ -110,6 +164,17 @@ fn inspect_fails_when_a_template_fails_naming_the_model_and_the_error() {
     assert_eq!(report["games"][0]["name"], "matrix");
 }
 
+#[test]
+fn an_empty_template_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let aligned = model_with_template(SMOLLM, dir.path(), "");
+    let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
+    let out = run_within(&mut inspect(&study), Duration::from_secs(60));
+    let err = stderr(&out);
+    assert!(!out.status.success(), "an empty template was accepted:\n{err}");
+    let file = aligned.join("chat_template.jinja").display().to_string();
+    assert!(err.contains(&file) && err.contains("empty"), "{err}");
+}
 
 fn config(study: &Path, env: &[(&str, &str)], set: &[&str]) -> Output {
     let mut cmd = descry();
