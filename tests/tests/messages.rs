@@ -194,8 +194,70 @@ fn empty_study(dir: &Path) -> PathBuf {
     path
 }
 
+#[test]
+fn a_bad_set_value_names_the_argument_the_key_and_the_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = empty_study(dir.path());
+    for (arg, key, expected) in [
+        ("filters.min_mass=high", "filters.min_mass", "f64"),
+        ("backend.threads=many", "backend.threads", "usize"),
+        ("backend.prefix_reuse=3", "backend.prefix_reuse", "bool"),
+    ] {
+        let out = config(&study, &[], &[arg]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{arg}");
+        assert!(err.contains(&format!("--set {arg}")) && err.contains(&format!("`{key}`")) && err.contains(expected), "{err}");
+        assert!(!err.contains("config.rs") && !err.contains("toml::value"), "{err}");
+    }
+}
 
+#[test]
+fn a_malformed_set_key_says_so_and_shows_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = empty_study(dir.path());
+    for arg in ["backend..threads=4", ".threads=4", "backend.=4", "=4", "back end.threads=4"] {
+        let out = config(&study, &[], &[arg]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{arg}");
+        assert!(err.contains(&format!("--set {arg}")) && err.contains("malformed") && err.contains("section.key=value"), "{err}");
+        assert!(!err.contains("BackendOptions"), "{err}");
+    }
+}
 
+#[test]
+fn a_descry_variable_that_names_no_key_is_an_error_with_the_right_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = empty_study(dir.path());
+    let out = config(&study, &[("DESCRY_BACKEND_THREADS", "4")], &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "DESCRY_BACKEND_THREADS was ignored silently");
+    assert!(err.contains("DESCRY_BACKEND_THREADS") && err.contains("DESCRY_BACKEND__THREADS"), "{err}");
+    let out = config(&study, &[("DESCRY_NOTHING", "1")], &[]);
+    assert!(!out.status.success() && stderr(&out).contains("DESCRY_NOTHING"), "{}", stderr(&out));
+    // An empty part, which figment drops silently.
+    let out = config(&study, &[("DESCRY_BACKEND____THREADS", "4")], &[]);
+    assert!(!out.status.success() && stderr(&out).contains("DESCRY_BACKEND____THREADS"), "{}", stderr(&out));
+    // A wrong key or value names the variable.
+    let out = config(&study, &[("DESCRY_BACKEND__THREAD", "4")], &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("DESCRY_BACKEND__THREAD") && err.contains("threads"), "{err}");
+    let out = config(&study, &[("DESCRY_BACKEND__THREADS", "many")], &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("DESCRY_BACKEND__THREADS") && err.contains("usize"), "{err}");
+    // The variables descry uses for other things are not study keys and not errors.
+    let others = [
+        ("DESCRY_HOME", "/tmp"),
+        ("DESCRY_BIN", "/bin/true"),
+        ("DESCRY_SMOLLM2_GGUF", "x.gguf"),
+        ("DESCRY_GEMMA3_GGUF", "y.gguf"),
+        ("DESCRY_GOLDEN", "g.jsonl"),
+        ("DESCRY_KEEP_IMPORT", "1"),
+        ("DESCRY_BACKEND__THREADS", "3"),
+    ];
+    let out = config(&study, &others, &["backend.batch_tokens=5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("threads = 3"));
+}
 
 
 
