@@ -259,5 +259,20 @@ fn a_descry_variable_that_names_no_key_is_an_error_with_the_right_spelling() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("threads = 3"));
 }
 
+#[test]
+fn the_primary_metric_error_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = study(dir.path(), &model_dir(GEMMA), &model_dir(SMOLLM), ("native", "native"));
+    for (set, key) in [
+        ("analysis.primary_metric=nope", "analysis.primary_metric"),
+        ("analysis.metrics=[\"pearson\", \"nope\"]", "analysis.metrics"),
+    ] {
+        let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")).args(["--set", set]));
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{set}");
+        assert!(err.contains(&format!("config key `{key}`")) && err.contains("`nope`"), "{set}: {err}");
+        assert!(!dir.path().join("out/predictions").exists(), "scoring started despite a bad metric");
+    }
+}
 
 
