@@ -275,4 +275,30 @@ fn the_primary_metric_error_names_its_key() {
     }
 }
 
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = empty_study(dir.path());
+    let commands: [&[&str]; 3] = [&["plugins", "--format", "json"], &["plugins"], &["config", "STUDY", "--format", "json"]];
+    for args in commands {
+        // The reader is closed before descry writes a byte: every write hits a closed pipe.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = descry();
+        for a in args {
+            if *a == "STUDY" {
+                cmd.arg(&study);
+            } else {
+                cmd.arg(a);
+            }
+        }
+        let out = cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let err = stderr(&out);
+        use std::os::unix::process::ExitStatusExt;
+        // Linux's SIGPIPE: the conventional end of a writer whose reader left (`| head`).
+        const SIGPIPE: i32 = 13;
+        assert!(out.status.success() || out.status.signal() == Some(SIGPIPE), "{args:?}: {:?}\n{err}", out.status);
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}
 

@@ -219,6 +219,15 @@ pub enum DataAction {
 }
 
 fn main() -> std::process::ExitCode {
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`descry plugins | head`) is an
+    // error and `println!` panics on it. Every command prints with `println!`, so the one
+    // fix for all of them is the Unix default: a write to a closed pipe ends the process
+    // quietly, as it ends `cat`. Sockets are unaffected (std sends with MSG_NOSIGNAL).
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid handler.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -228,3 +237,4 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
