@@ -302,3 +302,23 @@ fn output_into_a_closed_pipe_ends_quietly() {
     }
 }
 
+#[test]
+fn an_error_and_its_cause_are_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A template that does not compile, through a command that opens the folder directly.
+    let broken = model_with_template(SMOLLM, dir.path(), "{% for %}");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\": 1, \"text\": \"Hello\"}\n").unwrap();
+    let out = run(descry().args(["score", "--model"]).arg(&broken).arg("--input").arg(&input));
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("syntax error").count(), 1, "{err}");
+    assert!(err.contains(&broken.join("chat_template.jinja").display().to_string()), "{err}");
+    // A model folder that does not exist, through `descry run` (an error with a key and a cause).
+    let study = study(dir.path(), Path::new("/nonexistent/model-folder"), &model_dir(SMOLLM), ("native", "native"));
+    let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")));
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("pairs[0].base.path"), "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+}

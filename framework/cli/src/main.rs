@@ -232,9 +232,23 @@ fn main() -> std::process::ExitCode {
     match commands::run(&cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes on one line, each cause only if the text so far does not
+/// already say it: an error type that prints its source in its own message (`{source}`
+/// and `#[source]`) would otherwise be printed twice.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
