@@ -219,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn a_real_template_on_a_long_transcript_is_far_within_the_bounds() {
+        // 2,000 turns, far beyond any game's transcript, and long messages.
+        let content = "y".repeat(4000);
+        let turns: Vec<(&str, &str)> =
+            (0..2000).map(|i| (if i % 2 == 0 { "user" } else { "assistant" }, content.as_str())).collect();
+        let t = ChatTemplate::new(CHATML, None, None).unwrap();
+        let text = t.render(&prompt(&turns)).unwrap();
+        assert!(text.len() > 2000 * 4000);
+    }
+
+    #[test]
     fn a_template_that_writes_without_end_is_stopped() {
         let t = ChatTemplate::new("{% for a in range(1000) %}{{ 'x' * 10000000 }}{% endfor %}", None, None).unwrap();
         let err = t.render(&prompt(&[("user", "x")])).unwrap_err().to_string();
