@@ -2,13 +2,15 @@
 //!
 //! Layers, lowest first: built-in defaults < study file (TOML) < `DESCRY_*` environment
 //! variables (`DESCRY_BACKEND__THREADS=4` sets `backend.threads`) < `--set key=value`.
-//! Unknown keys and wrong types are errors naming the key path and the layer (file) they
-//! came from. Relative paths in a study file are relative to the file's folder.
+//! Unknown keys and wrong types are errors naming the key path and the layer they came
+//! from (the file, the variable, the `--set` argument); so is a `DESCRY_*` variable that
+//! names no key (except [`OTHER_VARIABLES`]). Relative paths in a study file are relative
+//! to the file's folder.
 
 use figment::{
-    providers::{Env, Format, Serialized, Toml},
-    value::magic::RelativePathBuf,
-    Figment,
+    providers::{Format, Serialized, Toml},
+    value::{magic::RelativePathBuf, Dict, Map, Value},
+    Figment, Metadata, Profile, Provider,
 };
 use serde::{Deserialize, Serialize};
 use std::{
@@ -16,9 +18,16 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// Top-level sections a `DESCRY_*` variable may address; other `DESCRY_*` variables
-/// (such as `DESCRY_HOME`) belong to the environment, not to the study.
+/// Top-level sections a `DESCRY_*` variable may address.
 pub const SECTIONS: &[&str] = &["study", "data", "plugins", "backend", "pairs", "games", "filters", "analysis"];
+
+/// `DESCRY_*` variables that are not study keys: descry, its scripts and its tests use
+/// them for other things. Every other `DESCRY_*` variable must name a study key.
+pub const OTHER_VARIABLES: &[&str] =
+    &["DESCRY_HOME", "DESCRY_BIN", "DESCRY_SMOLLM2_GGUF", "DESCRY_GEMMA3_GGUF", "DESCRY_GOLDEN", "DESCRY_KEEP_IMPORT"];
+
+/// The prefix of the environment layer; `__` separates the parts of a key.
+const ENV_PREFIX: &str = "DESCRY_";
 
 /// A whole study.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -254,11 +263,21 @@ pub enum ConfigError {
         /// Why it could not be used.
         reason: String,
     },
-    /// A `--set` argument is not `key=value`.
-    #[error("--set {arg}: expected key=value with a dotted key, e.g. --set backend.threads=4")]
+    /// A `--set` argument is not `key=value` with a well-formed key.
+    #[error("--set {arg}: {reason}; expected the form section.key=value, e.g. --set backend.threads=4")]
     BadSet {
         /// The argument.
         arg: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `DESCRY_*` variable that names no study key.
+    #[error("environment variable {var}: {reason}")]
+    BadEnv {
+        /// The variable.
+        var: String,
+        /// What is wrong and the right spelling.
+        reason: String,
     },
     /// The merged configuration does not fit the schema.
     #[error("{0}")]
@@ -288,26 +307,36 @@ impl ConfigLoader {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(
-            Env::prefixed("DESCRY_")
-                .split("__")
-                .filter(|key| {
-                    let section = key.as_str().split('.').next().unwrap_or("");
-                    SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
-                }),
-        );
+        // The environment layer, one variable at a time so that an error names the
+        // variable. Sorted: the same environment always merges the same way.
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+            .filter(|(k, _)| k.get(..ENV_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX)))
+            .collect();
+        vars.sort();
+        for (var, raw) in vars {
+            let Some(key) = env_key(&var)? else { continue };
+            // Values parse as figment's environment provider parses them (numbers,
+            // booleans, arrays; else a string).
+            let value: Value = raw.parse().unwrap_or_else(|_| Value::from(raw.clone()));
+            figment = figment.merge(Named { name: format!("environment variable {var}"), key, value });
+        }
         for arg in overrides {
-            let (key, raw) = arg.split_once('=').ok_or_else(|| ConfigError::BadSet { arg: arg.clone() })?;
+            let (key, raw) = arg
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadSet { arg: arg.clone(), reason: "no `=` in it".into() })?;
             let key = key.trim();
-            if key.is_empty() {
-                return Err(ConfigError::BadSet { arg: arg.clone() });
+            if let Some(problem) = malformed_key(key) {
+                return Err(ConfigError::BadSet { arg: arg.clone(), reason: format!("the key `{key}` is malformed ({problem})") });
             }
             let value: toml::Value = format!("v = {raw}")
                 .parse::<toml::Table>()
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-            figment = figment.merge(Serialized::global(key, value));
+            let value = Value::serialize(value)
+                .map_err(|e| ConfigError::BadSet { arg: arg.clone(), reason: format!("the value cannot be used: {e}") })?;
+            figment = figment.merge(Named { name: format!("--set {arg}"), key: key.to_string(), value });
         }
         Ok(ConfigLoader { figment })
     }
@@ -318,6 +347,76 @@ impl ConfigLoader {
         study.validate()?;
         Ok(study)
     }
+}
+
+/// One value at a dotted key, as a figment layer whose name says where it came from
+/// (`--set backend.threads=x`, `environment variable DESCRY_BACKEND__THREADS`), so that
+/// an error about it names the argument or the variable.
+struct Named {
+    name: String,
+    key: String,
+    value: Value,
+}
+
+impl Provider for Named {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::global(&self.key, &self.value).data()
+    }
+}
+
+/// What is wrong with a dotted key, if anything: every part between dots must be a
+/// non-empty name of letters, digits, `_` or `-`.
+fn malformed_key(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some("it is empty".into());
+    }
+    for part in key.split('.') {
+        if part.is_empty() {
+            return Some("an empty part between dots".into());
+        }
+        if let Some(c) = part.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+            return Some(format!("`{c}` in `{part}`; a key is names joined by dots"));
+        }
+    }
+    None
+}
+
+/// The study key a `DESCRY_*` variable sets (`DESCRY_BACKEND__THREADS`: `backend.threads`),
+/// `None` for the variables that are not study keys, an error for a variable that maps to
+/// no section or has an empty part (figment would drop both silently).
+fn env_key(var: &str) -> Result<Option<String>, ConfigError> {
+    if OTHER_VARIABLES.iter().any(|v| v.eq_ignore_ascii_case(var)) {
+        return Ok(None);
+    }
+    let rest = &var[ENV_PREFIX.len()..];
+    let parts: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let bad = |reason: String| Err(ConfigError::BadEnv { var: var.to_string(), reason });
+    let section = parts[0].as_str();
+    if !SECTIONS.contains(&section) {
+        // The usual slip: one underscore between the section and the key.
+        let hint = SECTIONS
+            .iter()
+            .find(|s| section.strip_prefix(*s).is_some_and(|k| k.len() > 1 && k.starts_with('_')))
+            .map(|s| format!(" (did you mean {ENV_PREFIX}{}__{}?)", s.to_ascii_uppercase(), &rest[s.len() + 1..]))
+            .unwrap_or_default();
+        return bad(format!(
+            "names no study key{hint}: a {ENV_PREFIX}* variable that sets one is {ENV_PREFIX}SECTION__KEY, with two \
+             underscores between the parts (e.g. {ENV_PREFIX}BACKEND__THREADS=4) and SECTION one of {}; the \
+             other {ENV_PREFIX}* variables descry knows are {}",
+            SECTIONS.join(", "),
+            OTHER_VARIABLES.join(", ")
+        ));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
+        return bad(format!(
+            "an empty part between `__` separators; expected {ENV_PREFIX}SECTION__KEY (e.g. {ENV_PREFIX}BACKEND__THREADS=4)"
+        ));
+    }
+    Ok(Some(parts.join(".")))
 }
 
 fn describe_figment_errors(errors: figment::Error) -> ConfigError {
@@ -413,4 +512,30 @@ pub fn descry_home() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("descry")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_map_to_keys_or_say_how_to_spell_them() {
+        assert_eq!(env_key("DESCRY_BACKEND__THREADS").unwrap().as_deref(), Some("backend.threads"));
+        assert_eq!(env_key("DESCRY_GAMES__MATRIX__LIMIT").unwrap().as_deref(), Some("games.matrix.limit"));
+        assert_eq!(env_key("DESCRY_HOME").unwrap(), None);
+        let err = env_key("DESCRY_FILTERS_MIN_MASS").unwrap_err().to_string();
+        assert!(err.contains("DESCRY_FILTERS_MIN_MASS") && err.contains("did you mean DESCRY_FILTERS__MIN_MASS?"), "{err}");
+        for var in ["DESCRY_", "DESCRY_BACKEND__", "DESCRY_BACKEND____THREADS", "DESCRY_THREADS"] {
+            assert!(env_key(var).is_err(), "{var}");
+        }
+    }
+
+    #[test]
+    fn malformed_keys_are_found() {
+        assert_eq!(malformed_key("backend.threads"), None);
+        assert_eq!(malformed_key("games.glee-persuasion.limit"), None);
+        for key in ["", "backend..threads", ".threads", "backend.", "back end", "pairs[0].name"] {
+            assert!(malformed_key(key).is_some(), "{key}");
+        }
+    }
 }

@@ -40,14 +40,20 @@ pub fn inspect(study: &Study, registry: &Registry) -> Result<Inspection, GameErr
         }
     }
     let mut out = Vec::new();
+    let mut render_errors = Vec::new();
     for game in &games {
-        match inspect_game(game, &models) {
+        match inspect_game(game, &models, &mut render_errors) {
             Ok(v) => out.push(v),
             Err(e) => {
                 errors.push(e.to_string());
                 out.push(json!({"name": game.name, "plugin": game.info.plugin.name.as_str(), "error": e.to_string()}));
             }
         }
+    }
+    // A model that cannot render a prompt fails the inspection too (its text in the report
+    // says why); each distinct failure once, not once per game and variant.
+    for (model, error, game, variant) in render_errors {
+        errors.push(format!("model `{model}` cannot render the sample of game `{game}`, variant `{variant}`: {error}"));
     }
     let model_list: Vec<Value> = models
         .iter()
@@ -101,7 +107,14 @@ impl Tally {
     }
 }
 
-fn inspect_game(game: &StudyGame, models: &[(String, ModelFolder, PromptFormat)]) -> Result<Value, GameError> {
+/// A model that failed to render a sample: model, error, game, variant.
+type RenderError = (String, String, String, String);
+
+fn inspect_game(
+    game: &StudyGame,
+    models: &[(String, ModelFolder, PromptFormat)],
+    render_errors: &mut Vec<RenderError>,
+) -> Result<Value, GameError> {
     let data = game.load()?;
     let mut total = Tally::default();
     let mut by_field: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
@@ -157,7 +170,13 @@ fn inspect_game(game: &StudyGame, models: &[(String, ModelFolder, PromptFormat)]
                         .collect();
                     let mut texts = Map::new();
                     for (model, folder, format) in models {
-                        let text = folder.render(&prompt, *format).unwrap_or_else(|e| format!("(error: {e})"));
+                        let text = folder.render(&prompt, *format).unwrap_or_else(|e| {
+                            let e = e.to_string();
+                            if !render_errors.iter().any(|(m, known, _, _)| m == model && *known == e) {
+                                render_errors.push((model.clone(), e.clone(), game.name.clone(), name.clone()));
+                            }
+                            format!("(error: {e})")
+                        });
                         texts.insert(model.clone(), Value::String(text));
                     }
                     v["sample"] = json!({

@@ -2,7 +2,7 @@
 //! text and tokens so that every backend shares them (see `MODEL_FOLDER.md` in
 //! backends/onnx-build for the folder layout).
 
-use crate::prompt::{render_plain, ChatTemplate, PromptFormat, TemplateError};
+use crate::prompt::{render_plain, ChatTemplate, PromptFormat, TemplateError, TEMPLATE_NAME};
 use descry_abi::types::Prompt;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -63,15 +63,32 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
-    /// The chat template failed.
-    #[error("{model}: {source}")]
+    /// The chat template failed. The reason is part of the message and not a `source`,
+    /// so that printing the error chain does not repeat it.
+    #[error("model {model}: chat template {path}: {reason}")]
     Template {
         /// Model name.
         model: String,
-        /// The template error.
-        #[source]
-        source: TemplateError,
+        /// The template file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: TemplateError,
     },
+}
+
+/// The folder's chat template, compiled, when its manifest says it has one. A missing,
+/// unreadable, empty or invalid `chat_template.jinja` is an error naming the file.
+fn load_chat_template(dir: &Path, manifest: &ModelManifest) -> Result<Option<ChatTemplate>, ModelError> {
+    if !manifest.has_chat_template {
+        return Ok(None);
+    }
+    let path = dir.join(TEMPLATE_NAME);
+    let template_err = |reason: TemplateError| ModelError::Template { model: manifest.name.clone(), path: path.clone(), reason };
+    let source = std::fs::read_to_string(&path).map_err(|e| ModelError::Folder {
+        dir: dir.to_path_buf(),
+        reason: format!("{TEMPLATE_NAME}: {e} (the manifest says the model has a chat template; run `descry import` again)"),
+    })?;
+    ChatTemplate::new(&source, manifest.bos_token.as_deref(), manifest.eos_token.as_deref()).map(Some).map_err(template_err)
 }
 
 /// An opened model folder.
@@ -101,17 +118,7 @@ impl ModelFolder {
             serde_json::from_str(&text).map_err(|e| folder_err(format!("{MANIFEST_FILE}: {e}")))?;
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| folder_err(format!("tokenizer.json: {e}")))?;
-        let template_path = dir.join("chat_template.jinja");
-        let chat_template = if manifest.has_chat_template {
-            let source = std::fs::read_to_string(&template_path)
-                .map_err(|e| folder_err(format!("chat_template.jinja: {e}")))?;
-            Some(
-                ChatTemplate::new(&source, manifest.bos_token.as_deref(), manifest.eos_token.as_deref())
-                    .map_err(|source| ModelError::Template { model: manifest.name.clone(), source })?,
-            )
-        } else {
-            None
-        };
+        let chat_template = load_chat_template(dir, &manifest)?;
         Ok(ModelFolder { dir: dir.to_path_buf(), manifest, tokenizer, chat_template })
     }
 
@@ -125,7 +132,11 @@ impl ModelFolder {
         match format {
             PromptFormat::Plain => Ok(render_plain(prompt)),
             PromptFormat::Chat => match &self.chat_template {
-                Some(t) => t.render(prompt).map_err(|source| ModelError::Template { model: self.manifest.name.clone(), source }),
+                Some(t) => t.render(prompt).map_err(|reason| ModelError::Template {
+                    model: self.manifest.name.clone(),
+                    path: self.dir.join(TEMPLATE_NAME),
+                    reason,
+                }),
                 None => Err(ModelError::Folder {
                     dir: self.dir.clone(),
                     reason: "has no chat template, so it cannot be prompted in the chat format; use format = \"plain\"".into(),

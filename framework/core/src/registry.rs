@@ -7,6 +7,7 @@
 //! and the strings they hand out must outlive every use.
 
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
+use crate::config::{AnalysisSection, ConfigError};
 use descry_abi::{
     backend::{BackendBox, BackendModuleRef},
     game::{GameBox, GameModuleRef},
@@ -247,6 +248,27 @@ impl Registry {
     /// The metric with this name.
     pub fn metric(&self, name: &str) -> Option<&LoadedMetric> {
         self.metrics.iter().find(|m| m.info.name.as_str() == name)
+    }
+
+    /// Checks that every metric a study's `[analysis]` names is loaded. The error names
+    /// the key that names the missing metric: `analysis.metrics` or
+    /// `analysis.primary_metric`.
+    pub fn check_metrics(&self, analysis: &AnalysisSection) -> Result<(), ConfigError> {
+        let named = analysis
+            .metrics
+            .iter()
+            .map(|m| ("analysis.metrics", m))
+            .chain(std::iter::once(("analysis.primary_metric", &analysis.primary_metric)));
+        for (key, name) in named {
+            if self.metric(name).is_none() {
+                let loaded: Vec<&str> = self.metrics.iter().map(|m| m.info.name.as_str()).collect();
+                let loaded = if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") };
+                return Err(ConfigError::Invalid(format!(
+                    "config key `{key}`: no metric named `{name}` is loaded (loaded: {loaded}); see `descry plugins`"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

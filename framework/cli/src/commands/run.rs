@@ -26,12 +26,8 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, nai
         eprintln!("warning: plugin {} not loaded: {}", failure.path.display(), failure.reason);
     }
     // Everything a user can get wrong in the config is found here, before any scoring.
+    registry.check_metrics(&study.analysis)?;
     let prepared = prepare(&study, &registry)?;
-    for metric in study.analysis.metrics.iter().chain(std::iter::once(&study.analysis.primary_metric)) {
-        if registry.metric(metric).is_none() {
-            anyhow::bail!("config key `analysis.metrics`: no metric named `{metric}` is loaded; see `descry plugins`");
-        }
-    }
     let mut data: BTreeMap<String, GameData> = BTreeMap::new();
     for game in &prepared.games {
         let loaded = game.load()?;
