@@ -130,13 +130,34 @@ pub enum ImportError {
         supported: String,
     },
 
-    /// The output folder already exists (a complete model folder, or a non-empty folder).
+    /// The output folder is a model folder (see `import::output_state`) and `--force` was
+    /// not given.
     #[error("{path}: already exists ({what}); pass --force to replace it")]
     OutputExists {
         /// The output folder.
         path: PathBuf,
-        /// What is there, e.g. `a complete model folder`.
+        /// What is there, e.g. `a model folder`.
         what: String,
+    },
+
+    /// The output path holds something an import never replaces, `--force` or not.
+    #[error("{path}: not replaced, as it is not a model folder: {reason}")]
+    NotAModelFolder {
+        /// The output path.
+        path: PathBuf,
+        /// What is there and what to do.
+        reason: String,
+    },
+
+    /// A model folder's file is missing or not the size its manifest records.
+    #[error("{path} {problem}; rebuild the model folder with `{rebuild}`")]
+    BrokenModelFolder {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// The `descry import` command that rebuilds the folder.
+        rebuild: String,
     },
 
     /// The source is not a GGUF file or a Hugging Face checkpoint folder.

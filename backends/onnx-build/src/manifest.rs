@@ -1,5 +1,6 @@
 //! `descry-model.json`, the manifest of a model folder (see `MODEL_FOLDER.md`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,11 @@ pub struct Manifest {
     pub bos_token: Option<String>,
     /// The EOS token string, if any.
     pub eos_token: Option<String>,
+    /// Byte size of each file the backend loads (`model.onnx`, and `model.onnx.data` when
+    /// the weights are external), so a missing or cut-off file is found when the folder is
+    /// opened. Empty in manifests written before the field existed.
+    #[serde(default)]
+    pub engine_files: BTreeMap<String, u64>,
 }
 
 impl Manifest {
@@ -79,6 +85,51 @@ impl Manifest {
             format: "descry-model.json",
             reason: e.to_string(),
         })
+    }
+
+    /// Checks that every file of [`Manifest::engine_files`] is in `dir` with its recorded
+    /// size (for an older manifest without sizes: that `model.onnx` exists). The error
+    /// names the file, both sizes and the import that rebuilds the folder.
+    pub fn check_engine_files(&self, dir: &Path) -> Result<(), ImportError> {
+        let mut expected: Vec<(&str, Option<u64>)> =
+            self.engine_files.iter().map(|(name, &size)| (name.as_str(), Some(size))).collect();
+        if expected.is_empty() {
+            expected.push(("model.onnx", None));
+        }
+        for (name, size) in expected {
+            let path = dir.join(name);
+            let found = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => Some(m.len()),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(ImportError::io(&path, e)),
+            };
+            let problem = match (size, found) {
+                (_, None) => "is missing".to_string(),
+                (Some(want), Some(got)) if want != got => format!(
+                    "has {got} bytes, but {MANIFEST_FILE} records {want} (a cut-off copy or an \
+                     interrupted write)"
+                ),
+                _ => continue,
+            };
+            return Err(ImportError::BrokenModelFolder {
+                path,
+                problem,
+                rebuild: self.rebuild_command(dir),
+            });
+        }
+        Ok(())
+    }
+
+    /// The `descry import` command that rebuilds the folder `dir` from its source.
+    pub fn rebuild_command(&self, dir: &Path) -> String {
+        let source = if self.source.path.is_empty() { "SOURCE" } else { self.source.path.as_str() };
+        format!(
+            "descry import {source} --out {} --name {} --force{}",
+            dir.display(),
+            self.name,
+            if self.dtype == "f32" || self.dtype.is_empty() { String::new() } else { format!(" --dtype {}", self.dtype) }
+        )
     }
 
     /// Writes `dir/descry-model.json` (pretty-printed, trailing newline).
