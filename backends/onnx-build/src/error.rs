@@ -44,11 +44,13 @@ pub enum ImportError {
 
     /// A tensor is stored in a quantization type this importer cannot dequantize.
     #[error(
-        "tensor \"{tensor}\" uses quantization type {type_name}, which is not supported \
+        "{path}: tensor \"{tensor}\" uses quantization type {type_name}, which is not supported \
          (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K); \
          re-quantize the model to one of these"
     )]
     UnsupportedQuantization {
+        /// The source file.
+        path: PathBuf,
         /// The tensor name.
         tensor: String,
         /// The type's name (e.g. `IQ2_XS`) or `type <id>` when unknown.
