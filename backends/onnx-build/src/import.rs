@@ -212,13 +212,15 @@ pub fn output_state(out: &Path) -> Result<OutputState, ImportError> {
         let shown = foreign.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         let more = if foreign.len() > 5 { format!(" and {} more", foreign.len() - 5) } else { String::new() };
         return Err(refuse(format!(
-            "it holds {shown}{more}, which an import does not write (a model folder holds only {});              choose another --out, or move those away",
+            "it holds {shown}{more}, which an import does not write (a model folder holds only {}); \
+             choose another --out, or move those away",
             MODEL_FOLDER_FILES.join(", ")
         )));
     }
     if !has_manifest {
         return Err(refuse(format!(
-            "it has no {MANIFEST_FILE}, so it is not a model folder written by descry import;              choose another --out, or empty it"
+            "it has no {MANIFEST_FILE}, so it is not a model folder written by descry import; \
+             choose another --out, or empty it"
         )));
     }
     Ok(OutputState::ModelFolder)

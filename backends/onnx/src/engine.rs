@@ -231,7 +231,11 @@ fn graph_mismatch(
 ) -> Option<(&'static str, usize, usize, String)> {
     let layers = inputs
         .iter()
-        .filter(|(n, _)| n.strip_prefix("past.").and_then(|r| r.strip_suffix(".key")).is_some_and(|i| i.parse::<usize>().is_ok()))
+        .filter(|(n, _)| {
+            n.strip_prefix("past.")
+                .and_then(|r| r.strip_suffix(".key"))
+                .is_some_and(|i| i.parse::<usize>().is_ok())
+        })
         .count();
     if layers != manifest.num_layers {
         return Some(("num_layers", manifest.num_layers, layers, format!("{layers} past.N.key inputs")));
