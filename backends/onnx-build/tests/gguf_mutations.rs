@@ -66,15 +66,24 @@ impl Gguf {
         let data = (0..n).map(|_| rng.random_range(-0.5f32..0.5)).collect();
         self.tensors.push((name.into(), shape.iter().rev().copied().collect(), data));
     }
-    /// The file, and the offset of its data section (where the header ends).
-    fn bytes(&self) -> (Vec<u8>, usize) {
+    /// The file, and where its numeric header fields are (offset, width: counts, lengths,
+    /// type ids, scalar values, dims, data offsets), for edits that hit them squarely.
+    fn bytes(&self) -> (Vec<u8>, Vec<(usize, usize)>) {
         let mut b = b"GGUF".to_vec();
+        let mut fields = vec![(4, 4), (8, 8), (16, 8)];
         b.extend(3u32.to_le_bytes());
         b.extend((self.tensors.len() as u64).to_le_bytes());
         b.extend((self.kv.len() as u64).to_le_bytes());
         for (k, t, v) in &self.kv {
+            fields.push((b.len(), 8));
             b.extend(gguf_string(k));
+            fields.push((b.len(), 4));
             b.extend(t.to_le_bytes());
+            // A scalar, a string's length, or an array's element type and count.
+            match *t {
+                9 => fields.extend([(b.len(), 4), (b.len() + 4, 8)]),
+                _ => fields.push((b.len(), v.len().min(8))),
+            }
             b.extend(v);
         }
         let mut data: Vec<u8> = Vec::new();
@@ -82,26 +91,30 @@ impl Gguf {
             while data.len() % 32 != 0 {
                 data.push(0);
             }
+            fields.push((b.len(), 8));
             b.extend(gguf_string(name));
+            fields.push((b.len(), 4));
             b.extend((dims.len() as u32).to_le_bytes());
             for d in dims {
+                fields.push((b.len(), 8));
                 b.extend(d.to_le_bytes());
             }
+            fields.push((b.len(), 4));
             b.extend(0u32.to_le_bytes()); // F32
+            fields.push((b.len(), 8));
             b.extend((data.len() as u64).to_le_bytes());
             data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
         }
         while b.len() % 32 != 0 {
             b.push(0);
         }
-        let header_len = b.len();
         b.extend(data);
-        (b, header_len)
+        (b, fields)
     }
 }
 
 /// A two-layer llama with a byte-level BPE vocabulary: the 256 byte symbols, a few merges.
-fn tiny_llama() -> (Vec<u8>, usize) {
+fn tiny_llama() -> (Vec<u8>, Vec<(usize, usize)>) {
     let (hidden, heads, kv_heads, ffn, layers) = (16u64, 4u64, 2u64, 24u64, 2u32);
     let head_dim = hidden / heads;
     // GPT-2's byte-to-unicode table: printable bytes map to themselves, the rest above 255.
@@ -170,11 +183,32 @@ fn tiny_llama() -> (Vec<u8>, usize) {
     g.bytes()
 }
 
-/// One to four random edits. Most land in the header (where the lengths, counts, types and
-/// shapes are), a few anywhere.
-fn mutate(bytes: &[u8], header_len: usize, rng: &mut ChaCha8Rng) -> Vec<u8> {
+/// A value that tends to break a length, count, type id or dimension.
+fn telling_value(rng: &mut ChaCha8Rng, file_len: usize) -> u64 {
+    match rng.random_range(0..6) {
+        0 => 0,
+        1 => u64::MAX,
+        2 => 1 << rng.random_range(1..63),
+        3 => file_len as u64,
+        4 => rng.random_range(0..40),
+        _ => rng.random(),
+    }
+}
+
+/// One to four random edits: a header field overwritten with a telling value, or bytes
+/// changed, cut, inserted or deleted, mostly in the header (metadata and tensor infos).
+fn mutate(bytes: &[u8], fields: &[(usize, usize)], rng: &mut ChaCha8Rng) -> Vec<u8> {
     let mut b = bytes.to_vec();
+    let header_len = fields.iter().map(|&(at, w)| at + w).max().unwrap_or(0);
     for _ in 0..rng.random_range(1..=4) {
+        if rng.random_bool(0.4) {
+            let (at, width) = fields[rng.random_range(0..fields.len())];
+            if at + width <= b.len() {
+                let v = telling_value(rng, b.len()).to_le_bytes();
+                b[at..at + width].copy_from_slice(&v[..width]);
+            }
+            continue;
+        }
         let span = if rng.random_bool(0.8) { header_len.min(b.len()) } else { b.len() };
         if span == 0 {
             break;
@@ -185,13 +219,7 @@ fn mutate(bytes: &[u8], header_len: usize, rng: &mut ChaCha8Rng) -> Vec<u8> {
             2 => b[at] ^= 1 << rng.random_range(0..8),
             3 => {
                 // An 8-byte field overwritten with a telling value (lengths, counts, dims).
-                let v: u64 = match rng.random_range(0..5) {
-                    0 => 0,
-                    1 => u64::MAX,
-                    2 => 1 << rng.random_range(8..63),
-                    3 => b.len() as u64,
-                    _ => rng.random(),
-                };
+                let v = telling_value(rng, b.len());
                 let end = (at + 8).min(b.len());
                 b[at..end].copy_from_slice(&v.to_le_bytes()[..end - at]);
             }
@@ -229,7 +257,7 @@ fn import_one(src: &Path, out: &Path) -> Outcome {
 #[test]
 fn damaged_gguf_files_never_panic_or_hang_and_every_error_names_the_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (base, header_len) = tiny_llama();
+    let (base, fields) = tiny_llama();
     let src = tmp.path().join("tiny.gguf");
     std::fs::write(&src, &base).expect("write");
     // The undamaged file imports: the mutants exercise the whole importer, not only the
@@ -241,7 +269,7 @@ fn damaged_gguf_files_never_panic_or_hang_and_every_error_names_the_file() {
     let files: Vec<(PathBuf, PathBuf)> = (0..MUTANTS)
         .map(|i| {
             let p = tmp.path().join(format!("mutant-{i:03}.gguf"));
-            std::fs::write(&p, mutate(&base, header_len, &mut rng)).expect("write");
+            std::fs::write(&p, mutate(&base, &fields, &mut rng)).expect("write");
             (p, tmp.path().join(format!("out-{i:03}")))
         })
         .collect();
@@ -256,6 +284,8 @@ fn damaged_gguf_files_never_panic_or_hang_and_every_error_names_the_file() {
         }
     });
     let (mut imported, mut failed) = (0, 0);
+    // What the errors said, by kind, for the log.
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     for (src, _) in &files {
         let name = src.file_name().expect("name").to_string_lossy().into_owned();
         match rx.recv_timeout(PER_FILE) {
@@ -265,9 +295,16 @@ fn damaged_gguf_files_never_panic_or_hang_and_every_error_names_the_file() {
             Ok(Ok(Some(msg))) => {
                 assert!(msg.contains(&name), "{name}: the error does not name the file: {msg}");
                 failed += 1;
+                let kind = ["truncated", "corrupt", "quantization type", "metadata key", "tensor", "tokenizer"]
+                    .into_iter()
+                    .find(|k| msg.contains(k))
+                    .unwrap_or("other");
+                *kinds.entry(kind).or_default() += 1;
             }
         }
     }
-    eprintln!("{MUTANTS} damaged files: {imported} imported anyway, {failed} refused with an error naming the file");
+    eprintln!(
+        "{MUTANTS} damaged files: {imported} imported anyway, {failed} refused with an error naming the file ({kinds:?})"
+    );
     assert!(failed > MUTANTS / 2, "most damage must be caught ({failed} of {MUTANTS})");
 }
