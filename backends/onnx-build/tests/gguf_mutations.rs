@@ -88,7 +88,7 @@ impl Gguf {
         }
         let mut data: Vec<u8> = Vec::new();
         for (name, dims, values) in &self.tensors {
-            while data.len() % 32 != 0 {
+            while !data.len().is_multiple_of(32) {
                 data.push(0);
             }
             fields.push((b.len(), 8));
@@ -105,7 +105,7 @@ impl Gguf {
             b.extend((data.len() as u64).to_le_bytes());
             data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
         }
-        while b.len() % 32 != 0 {
+        while !b.len().is_multiple_of(32) {
             b.push(0);
         }
         b.extend(data);

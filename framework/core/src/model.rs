@@ -133,54 +133,6 @@ fn check_engine_files(dir: &Path, manifest_text: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod folder_check_tests {
-    use super::*;
-
-    fn manifest(engine_files: &str) -> String {
-        format!(
-            r#"{{"architecture": "llama", "name": "m", "weights_sha256": "00", "vocab_size": 10,
-                "num_layers": 1, "hidden_size": 4, "non_embedding_params": 1,
-                "has_chat_template": false, "source": {{"kind": "gguf", "path": "/g/m.gguf"}}{engine_files}}}"#
-        )
-    }
-
-    fn open_err(dir: &Path) -> String {
-        match ModelFolder::open(dir) {
-            Ok(_) => panic!("{} opened", dir.display()),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    /// A missing or cut-off graph fails the folder check, naming folder, file, both sizes
-    /// and the import that rebuilds it; the right size passes.
-    #[test]
-    fn a_missing_or_truncated_graph_fails_the_folder_check() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("m");
-        std::fs::create_dir(&dir).expect("mkdir");
-        let text = manifest(r#", "engine_files": {"model.onnx": 100, "model.onnx.data": 7}"#);
-        std::fs::write(dir.join(MANIFEST_FILE), &text).expect("write");
-        let err = open_err(&dir);
-        assert!(err.contains(&dir.display().to_string()) && err.contains("model.onnx is missing"), "{err}");
-        assert!(err.contains("descry import /g/m.gguf --out") && err.contains("--force"), "{err}");
-        std::fs::write(dir.join("model.onnx"), [0u8; 50]).expect("write");
-        let err = open_err(&dir);
-        assert!(err.contains("model.onnx has 50 bytes") && err.contains("records 100"), "{err}");
-        std::fs::write(dir.join("model.onnx"), [0u8; 100]).expect("write");
-        let err = open_err(&dir);
-        assert!(err.contains("model.onnx.data is missing"), "{err}");
-        std::fs::write(dir.join("model.onnx.data"), [0u8; 7]).expect("write");
-        assert_eq!(check_engine_files(&dir, &text), Ok(()));
-        // A manifest from before the sizes were recorded: only the graph's presence.
-        let old = manifest("");
-        assert!(check_engine_files(&dir, &old).is_ok());
-        std::fs::remove_file(dir.join("model.onnx")).expect("rm");
-        std::fs::write(dir.join(MANIFEST_FILE), &old).expect("write");
-        assert!(open_err(&dir).contains("model.onnx is missing"));
-    }
-}
-
 /// An opened model folder.
 pub struct ModelFolder {
     /// The folder.
@@ -280,5 +232,53 @@ impl ModelFolder {
     /// The text of a token id (for reports).
     pub fn token_text(&self, id: u32) -> String {
         self.tokenizer.id_to_token(id).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod folder_check_tests {
+    use super::*;
+
+    fn manifest(engine_files: &str) -> String {
+        format!(
+            r#"{{"architecture": "llama", "name": "m", "weights_sha256": "00", "vocab_size": 10,
+                "num_layers": 1, "hidden_size": 4, "non_embedding_params": 1,
+                "has_chat_template": false, "source": {{"kind": "gguf", "path": "/g/m.gguf"}}{engine_files}}}"#
+        )
+    }
+
+    fn open_err(dir: &Path) -> String {
+        match ModelFolder::open(dir) {
+            Ok(_) => panic!("{} opened", dir.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A missing or cut-off graph fails the folder check, naming folder, file, both sizes
+    /// and the import that rebuilds it; the right size passes.
+    #[test]
+    fn a_missing_or_truncated_graph_fails_the_folder_check() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("m");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let text = manifest(r#", "engine_files": {"model.onnx": 100, "model.onnx.data": 7}"#);
+        std::fs::write(dir.join(MANIFEST_FILE), &text).expect("write");
+        let err = open_err(&dir);
+        assert!(err.contains(&dir.display().to_string()) && err.contains("model.onnx is missing"), "{err}");
+        assert!(err.contains("descry import /g/m.gguf --out") && err.contains("--force"), "{err}");
+        std::fs::write(dir.join("model.onnx"), [0u8; 50]).expect("write");
+        let err = open_err(&dir);
+        assert!(err.contains("model.onnx has 50 bytes") && err.contains("records 100"), "{err}");
+        std::fs::write(dir.join("model.onnx"), [0u8; 100]).expect("write");
+        let err = open_err(&dir);
+        assert!(err.contains("model.onnx.data is missing"), "{err}");
+        std::fs::write(dir.join("model.onnx.data"), [0u8; 7]).expect("write");
+        assert_eq!(check_engine_files(&dir, &text), Ok(()));
+        // A manifest from before the sizes were recorded: only the graph's presence.
+        let old = manifest("");
+        assert!(check_engine_files(&dir, &old).is_ok());
+        std::fs::remove_file(dir.join("model.onnx")).expect("rm");
+        std::fs::write(dir.join(MANIFEST_FILE), &old).expect("write");
+        assert!(open_err(&dir).contains("model.onnx is missing"));
     }
 }
