@@ -144,3 +144,36 @@ impl Manifest {
         std::fs::write(&path, text).map_err(|e| ImportError::io(&path, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The backend's check of a folder's engine files: missing, cut off, or as recorded; a
+    /// manifest without sizes checks only that `model.onnx` exists.
+    #[test]
+    fn engine_files_are_checked_by_size() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let mut m: Manifest = serde_json::from_str(
+            r#"{"format": 1, "architecture": "llama", "name": "m",
+            "source": {"kind": "gguf", "path": "/g/m.gguf", "sha256": ""}, "weights_sha256": "",
+            "dtype": "int8", "vocab_size": 1, "hidden_size": 1, "num_layers": 1,
+            "num_attention_heads": 1, "num_kv_heads": 1, "head_dim": 2, "context_length": 8,
+            "sliding_window": null, "non_embedding_params": 1, "has_chat_template": false,
+            "add_bos_token": false, "bos_token": null, "eos_token": null}"#,
+        )
+        .expect("a manifest without engine_files still reads");
+        assert!(m.engine_files.is_empty());
+        let err = m.check_engine_files(dir).unwrap_err().to_string();
+        assert!(err.contains("model.onnx is missing"), "{err}");
+        std::fs::write(dir.join("model.onnx"), [0u8; 10]).expect("write");
+        m.check_engine_files(dir).expect("old manifest: presence only");
+        m.engine_files.insert("model.onnx".into(), 12);
+        let err = m.check_engine_files(dir).unwrap_err().to_string();
+        assert!(err.contains("model.onnx has 10 bytes") && err.contains("records 12"), "{err}");
+        assert!(err.contains("descry import /g/m.gguf --out") && err.contains("--force --dtype int8"), "{err}");
+        std::fs::write(dir.join("model.onnx"), [0u8; 12]).expect("write");
+        m.check_engine_files(dir).expect("sizes as recorded");
+    }
+}
