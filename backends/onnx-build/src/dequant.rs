@@ -171,6 +171,8 @@ pub fn dequantize(
     out: &mut [f32],
 ) -> Result<(), ImportError> {
     let unsupported = || ImportError::UnsupportedQuantization {
+        // GGUF readers check the type first and name their file; this is API misuse.
+        path: "(in-memory tensor data)".into(),
         tensor: tensor.to_string(),
         type_name: ty.name(),
     };
@@ -530,7 +532,7 @@ mod tests {
         let mut out = vec![0f32; 256];
         let err = dequantize("blk.0.w", GgmlType::IQ2_XS, &[0u8; 74], &mut out).unwrap_err();
         match &err {
-            ImportError::UnsupportedQuantization { tensor, type_name } => {
+            ImportError::UnsupportedQuantization { tensor, type_name, .. } => {
                 assert_eq!(tensor, "blk.0.w");
                 assert_eq!(type_name, "IQ2_XS");
             }

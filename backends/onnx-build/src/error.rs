@@ -44,11 +44,13 @@ pub enum ImportError {
 
     /// A tensor is stored in a quantization type this importer cannot dequantize.
     #[error(
-        "tensor \"{tensor}\" uses quantization type {type_name}, which is not supported \
+        "{path}: tensor \"{tensor}\" uses quantization type {type_name}, which is not supported \
          (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K); \
          re-quantize the model to one of these"
     )]
     UnsupportedQuantization {
+        /// The source file.
+        path: PathBuf,
         /// The tensor name.
         tensor: String,
         /// The type's name (e.g. `IQ2_XS`) or `type <id>` when unknown.
@@ -130,13 +132,34 @@ pub enum ImportError {
         supported: String,
     },
 
-    /// The output folder already exists (a complete model folder, or a non-empty folder).
+    /// The output folder is a model folder (see `import::output_state`) and `--force` was
+    /// not given.
     #[error("{path}: already exists ({what}); pass --force to replace it")]
     OutputExists {
         /// The output folder.
         path: PathBuf,
-        /// What is there, e.g. `a complete model folder`.
+        /// What is there, e.g. `a model folder`.
         what: String,
+    },
+
+    /// The output path holds something an import never replaces, `--force` or not.
+    #[error("{path}: not replaced, as it is not a model folder: {reason}")]
+    NotAModelFolder {
+        /// The output path.
+        path: PathBuf,
+        /// What is there and what to do.
+        reason: String,
+    },
+
+    /// A model folder's file is missing or not the size its manifest records.
+    #[error("{path} {problem}; rebuild the model folder with `{rebuild}`")]
+    BrokenModelFolder {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// The `descry import` command that rebuilds the folder.
+        rebuild: String,
     },
 
     /// The source is not a GGUF file or a Hugging Face checkpoint folder.

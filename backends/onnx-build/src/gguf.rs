@@ -22,6 +22,13 @@ const MAX_DIMS: u32 = 4;
 /// Arrays of arrays are legal but never deep in practice; the limit keeps a crafted file
 /// from overflowing the stack.
 const MAX_ARRAY_NESTING: u32 = 8;
+/// A length or count that runs past the end of the file is read as a cut-off file when it
+/// is plausible, and as a corrupt field when it is above these: no real GGUF has a string
+/// of 16 MiB (chat templates are kilobytes), an array of 2^28 items (vocabularies are
+/// ~2^18), or 2^24 metadata entries or tensors.
+const PLAUSIBLE_STRING_LEN: u64 = 1 << 24;
+const PLAUSIBLE_ARRAY_LEN: u64 = 1 << 28;
+const PLAUSIBLE_ENTRY_COUNT: u64 = 1 << 24;
 
 /// A dense `f32` tensor in row-major order.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,6 +233,25 @@ impl HeaderReader<'_> {
         self.len.saturating_sub(self.pos)
     }
 
+    /// A `field` (read at byte offset `at`) whose `value` needs `needed` bytes, more than
+    /// the file has left: the file is cut off if the value is plausible (at most
+    /// `plausible`), else the field itself is corrupt. Telling them apart matters: a
+    /// re-download fixes the first, while the second means the file was damaged or
+    /// written wrongly.
+    fn past_the_end(&self, field: &str, at: u64, value: u64, needed: u64, plausible: u64) -> ImportError {
+        if value <= plausible {
+            return self.truncated();
+        }
+        self.format(format!(
+            "{}: the {field} at byte offset {at} is {value}, an implausible value (it needs at \
+             least {needed} bytes, and only {} of the file's {} bytes are left): the file is \
+             corrupt, not cut off",
+            self.what,
+            self.remaining(),
+            self.len
+        ))
+    }
+
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), ImportError> {
         if (buf.len() as u64) > self.remaining() {
             return Err(self.truncated());
@@ -261,9 +287,10 @@ impl HeaderReader<'_> {
     }
 
     fn string(&mut self) -> Result<String, ImportError> {
+        let at = self.pos;
         let len = self.u64()?;
         if len > self.remaining() {
-            return Err(self.truncated());
+            return Err(self.past_the_end("string length", at, len, len, PLAUSIBLE_STRING_LEN));
         }
         let mut buf = vec![0u8; len as usize];
         self.fill(&mut buf)?;
@@ -286,6 +313,7 @@ impl HeaderReader<'_> {
                     return Err(self.format(format!("{}: arrays nested too deeply", self.what)));
                 }
                 let elem_type = self.u32()?;
+                let at = self.pos;
                 let count = self.u64()?;
                 let min_size = match elem_type {
                     0 | 1 | 7 => 1,
@@ -301,8 +329,9 @@ impl HeaderReader<'_> {
                     }
                 };
                 // Refuse counts the rest of the file cannot hold before allocating.
-                if count.saturating_mul(min_size) > self.remaining() {
-                    return Err(self.truncated());
+                let needed = count.saturating_mul(min_size);
+                if needed > self.remaining() {
+                    return Err(self.past_the_end("array length", at, count, needed, PLAUSIBLE_ARRAY_LEN));
                 }
                 let mut items = Vec::with_capacity(count as usize);
                 for _ in 0..count {
@@ -345,6 +374,15 @@ impl GgufFile {
         }
         let n_tensors = r.u64()?;
         let n_kv = r.u64()?;
+        // Each metadata entry takes at least 13 bytes (key length, type, one byte of value)
+        // and each tensor info 24; a count the rest of the file cannot hold is either cut
+        // off (reported by the reads below, which say where) or corrupt.
+        for (field, at, count, each) in [("tensor count", 8, n_tensors, 24u64), ("metadata entry count", 16, n_kv, 13)] {
+            let needed = count.saturating_mul(each);
+            if needed > r.remaining() && count > PLAUSIBLE_ENTRY_COUNT {
+                return Err(r.past_the_end(field, at, count, needed, PLAUSIBLE_ENTRY_COUNT));
+            }
+        }
 
         let mut metadata = BTreeMap::new();
         for i in 0..n_kv {
@@ -606,6 +644,7 @@ impl GgufFile {
     pub fn tensor_bytes(&self, name: &str) -> Result<Vec<u8>, ImportError> {
         let info = self.require_tensor(name)?;
         let n = info.n_bytes().ok_or_else(|| ImportError::UnsupportedQuantization {
+            path: self.path.clone(),
             tensor: name.to_string(),
             type_name: info.ggml_type.name(),
         })?;
@@ -633,6 +672,7 @@ impl GgufFile {
         let info = self.require_tensor(name)?;
         if !info.ggml_type.is_supported() {
             return Err(ImportError::UnsupportedQuantization {
+                path: self.path.clone(),
                 tensor: name.to_string(),
                 type_name: info.ggml_type.name(),
             });
@@ -872,14 +912,16 @@ pub(crate) mod tests {
     #[test]
     fn corrupt_counts_do_not_allocate_or_panic() {
         let dir = tempfile::tempdir().expect("tempdir");
-        // An array claiming 2^60 strings.
+        // An array claiming 2^60 strings: a corrupt length, not a cut-off file.
         let mut b = 8u32.to_le_bytes().to_vec();
         b.extend((1u64 << 60).to_le_bytes());
         let p = Builder::default().kv("huge", 9, b).write(dir.path(), "a.gguf");
-        assert!(matches!(GgufFile::open(&p), Err(ImportError::Truncated { .. })));
+        let err = GgufFile::open(&p).unwrap_err().to_string();
+        assert!(err.contains("a.gguf") && err.contains("array length") && err.contains("corrupt"), "{err}");
         // A string claiming u64::MAX bytes.
         let p = Builder::default().kv("s", 8, u64::MAX.to_le_bytes().to_vec()).write(dir.path(), "b.gguf");
-        assert!(matches!(GgufFile::open(&p), Err(ImportError::Truncated { .. })));
+        let err = GgufFile::open(&p).unwrap_err().to_string();
+        assert!(err.contains("b.gguf") && err.contains("string length") && !err.contains("truncated"), "{err}");
         // A bad value type, a bad magic, a bad version.
         let p = Builder::default().kv("s", 77, vec![]).write(dir.path(), "c.gguf");
         assert!(GgufFile::open(&p).unwrap_err().to_string().contains("unknown value type 77"));
@@ -898,6 +940,36 @@ pub(crate) mod tests {
         // A missing file.
         let err = GgufFile::open(dir.path().join("none.gguf")).unwrap_err();
         assert!(matches!(err, ImportError::Io { .. }));
+    }
+
+    /// A corrupt string length in an otherwise whole file names the field, its offset and
+    /// the file, and does not call the file truncated; a plausible length that runs past
+    /// the end of a cut-off file still does.
+    #[test]
+    fn a_corrupt_string_length_is_not_called_a_truncation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut bytes = sample().bytes();
+        // The length of the first key, "general.architecture", at byte 24 (after magic,
+        // version and the two counts), with its top byte flipped.
+        assert_eq!(u64::from_le_bytes(bytes[24..32].try_into().expect("8 bytes")), 20);
+        bytes[31] = 0x40;
+        let p = dir.path().join("corrupt.gguf");
+        std::fs::write(&p, &bytes).expect("write");
+        let err = GgufFile::open(&p).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ImportError::Format { .. }), "{msg}");
+        assert!(msg.contains("corrupt.gguf") && msg.contains("string length") && msg.contains("byte offset 24"), "{msg}");
+        assert!(msg.contains("metadata entry #0") && !msg.contains("truncated"), "{msg}");
+        // The same header cut inside the key: a truncation.
+        let bytes = sample().bytes();
+        std::fs::write(&p, &bytes[..35]).expect("write");
+        assert!(matches!(GgufFile::open(&p), Err(ImportError::Truncated { .. })));
+        // A corrupt tensor count.
+        let mut bytes = sample().bytes();
+        bytes[15] = 0x10;
+        std::fs::write(&p, &bytes).expect("write");
+        let msg = GgufFile::open(&p).unwrap_err().to_string();
+        assert!(msg.contains("tensor count") && msg.contains("byte offset 8") && msg.contains("corrupt"), "{msg}");
     }
 
     #[test]

@@ -82,28 +82,17 @@ pub fn detect_source(source: &Path) -> Result<SourceKind, ImportError> {
 
 /// Imports `source` (GGUF file or Hugging Face folder) into the model folder `out`.
 ///
-/// Refuses to replace an existing complete model folder (or any non-empty folder) unless
-/// `opts.force`. On error nothing is left behind.
+/// `out` may be missing or an empty folder. An existing model folder (see
+/// [`output_state`]) is replaced only with `opts.force`; anything else (a file, a link, a
+/// folder holding files an import does not write) is never replaced, force or not. On
+/// error nothing is left behind and `out` is as it was.
 pub fn import(source: &Path, out: &Path, opts: &ImportOptions) -> Result<Manifest, ImportError> {
     let kind = detect_source(source)?;
-    if out.exists() {
-        let complete = out.join(MANIFEST_FILE).is_file();
-        let empty = out.is_dir()
-            && std::fs::read_dir(out)
-                .map_err(|e| ImportError::io(out, e))?
-                .next()
-                .is_none();
-        if !opts.force && !empty {
-            let what = if complete {
-                "a complete model folder"
-            } else {
-                "not an empty folder"
-            };
-            return Err(ImportError::OutputExists {
-                path: out.to_path_buf(),
-                what: what.into(),
-            });
-        }
+    if output_state(out)? == OutputState::ModelFolder && !opts.force {
+        return Err(ImportError::OutputExists {
+            path: out.to_path_buf(),
+            what: "a model folder".into(),
+        });
     }
     let file_name = out
         .file_name()
@@ -130,16 +119,111 @@ pub fn import(source: &Path, out: &Path, opts: &ImportOptions) -> Result<Manifes
     let guard = PartialDir(Some(partial.clone()));
 
     let manifest = build_folder(source, kind, &partial, opts)?;
-    if out.exists() {
-        if out.is_dir() {
-            std::fs::remove_dir_all(out).map_err(|e| ImportError::io(out, e))?;
-        } else {
-            std::fs::remove_file(out).map_err(|e| ImportError::io(out, e))?;
+    // Checked again: the import takes minutes, and a user may have put a file there since.
+    match output_state(out)? {
+        OutputState::Absent => {}
+        OutputState::Empty => std::fs::remove_dir(out).map_err(|e| ImportError::io(out, e))?,
+        OutputState::ModelFolder => {
+            // The old folder steps aside (one rename) instead of being deleted first, so
+            // `out` is missing only between two renames and a failed rename loses nothing.
+            let old = parent.join(format!(
+                "{}.replaced-{}",
+                file_name.to_string_lossy(),
+                std::process::id()
+            ));
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(|e| ImportError::io(&old, e))?;
+            }
+            std::fs::rename(out, &old).map_err(|e| ImportError::io(out, e))?;
+            if let Err(e) = std::fs::rename(&partial, out) {
+                let _ = std::fs::rename(&old, out);
+                return Err(ImportError::io(out, e));
+            }
+            guard.disarm();
+            std::fs::remove_dir_all(&old).map_err(|e| ImportError::io(&old, e))?;
+            return Ok(manifest);
         }
     }
     std::fs::rename(&partial, out).map_err(|e| ImportError::io(out, e))?;
     guard.disarm();
     Ok(manifest)
+}
+
+/// The files an import writes into a model folder (`MODEL_FOLDER.md`): a folder holding
+/// `descry-model.json` and nothing but these is one `--force` may replace.
+pub const MODEL_FOLDER_FILES: &[&str] = &[
+    MANIFEST_FILE,
+    "model.onnx",
+    onnx::EXTERNAL_DATA_FILE,
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+];
+
+/// What is at an import's output path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputState {
+    /// Nothing: the import creates it.
+    Absent,
+    /// An empty folder: the import fills it.
+    Empty,
+    /// A model folder: `descry-model.json` plus only [`MODEL_FOLDER_FILES`], all plain
+    /// files; replaced only with `--force`.
+    ModelFolder,
+}
+
+/// Says what is at `out`, or why an import must never replace it (with or without
+/// `--force`): a file, a symbolic link, or a folder that is not a model folder because it
+/// lacks `descry-model.json` or holds anything an import does not write.
+pub fn output_state(out: &Path) -> Result<OutputState, ImportError> {
+    let refuse = |reason: String| ImportError::NotAModelFolder { path: out.to_path_buf(), reason };
+    let meta = match std::fs::symlink_metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OutputState::Absent),
+        Err(e) => return Err(ImportError::io(out, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("it is a symbolic link; give the folder it points to as --out".into()));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("it is a file, not a folder".into()));
+    }
+    let mut foreign = Vec::new();
+    let mut has_manifest = false;
+    let mut any = false;
+    for entry in std::fs::read_dir(out).map_err(|e| ImportError::io(out, e))? {
+        let entry = entry.map_err(|e| ImportError::io(out, e))?;
+        any = true;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type().map_err(|e| ImportError::io(entry.path(), e))?;
+        if kind.is_file() && MODEL_FOLDER_FILES.contains(&name.as_str()) {
+            has_manifest |= name == MANIFEST_FILE;
+        } else if kind.is_dir() {
+            foreign.push(format!("{name}/"));
+        } else {
+            foreign.push(name);
+        }
+    }
+    if !any {
+        return Ok(OutputState::Empty);
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        let shown = foreign.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = if foreign.len() > 5 { format!(" and {} more", foreign.len() - 5) } else { String::new() };
+        return Err(refuse(format!(
+            "it holds {shown}{more}, which an import does not write (a model folder holds only {}); \
+             choose another --out, or move those away",
+            MODEL_FOLDER_FILES.join(", ")
+        )));
+    }
+    if !has_manifest {
+        return Err(refuse(format!(
+            "it has no {MANIFEST_FILE}, so it is not a model folder written by descry import; \
+             choose another --out, or empty it"
+        )));
+    }
+    Ok(OutputState::ModelFolder)
 }
 
 /// A partial output folder, removed when dropped unless disarmed.
@@ -220,9 +304,26 @@ fn build_folder(
         add_bos_token: tok.add_bos_token,
         bos_token: tok.bos_token,
         eos_token: tok.eos_token,
+        engine_files: engine_files(dir, summary.external)?,
     };
     manifest.write(dir)?;
     Ok(manifest)
+}
+
+/// The byte sizes of the files the backend loads, as written into `dir`.
+fn engine_files(dir: &Path, external: bool) -> Result<std::collections::BTreeMap<String, u64>, ImportError> {
+    let mut names = vec!["model.onnx"];
+    if external {
+        names.push(onnx::EXTERNAL_DATA_FILE);
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let p = dir.join(name);
+            let len = std::fs::metadata(&p).map_err(|e| ImportError::io(&p, e))?.len();
+            Ok((name.to_string(), len))
+        })
+        .collect()
 }
 
 /// Reads a Hugging Face checkpoint: configuration, graph, and its tokenizer files copied
@@ -388,6 +489,59 @@ fn is_quant_tag(tag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A folder with a user's file is never replaced, `--force` or not, and the error says
+    /// why without suggesting `--force`; the file stays.
+    #[test]
+    fn force_refuses_a_folder_with_a_users_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let gguf = tmp.path().join("m.gguf");
+        std::fs::write(&gguf, b"GGUF\x03\0\0\0").expect("write");
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        std::fs::write(out.join("descry-model.json"), "{}").expect("write");
+        std::fs::write(out.join("thesis.tex"), "years of work").expect("write");
+        for force in [false, true] {
+            let opts = ImportOptions { force, ..Default::default() };
+            let err = import(&gguf, &out, &opts).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("not a model folder") && msg.contains("thesis.tex"), "{msg}");
+            assert!(msg.contains(&out.display().to_string()), "{msg}");
+            assert!(!msg.contains("--force"), "suggests --force, which would refuse: {msg}");
+            assert_eq!(std::fs::read_to_string(out.join("thesis.tex")).expect("kept"), "years of work");
+        }
+    }
+
+    /// What `--force` may replace (`MODEL_FOLDER.md`): a model folder only.
+    #[test]
+    fn only_model_folders_are_replaceable() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        std::fs::write(out.join("descry-model.json"), "{}").expect("write");
+        std::fs::write(out.join("thesis.tex"), "years of work").expect("write");
+        // A subfolder, a folder without a manifest, a plain file and a link: all refused.
+        std::fs::remove_file(out.join("thesis.tex")).expect("rm");
+        std::fs::create_dir(out.join("runs")).expect("mkdir");
+        assert!(output_state(&out).unwrap_err().to_string().contains("runs/"));
+        std::fs::remove_dir(out.join("runs")).expect("rm");
+        assert_eq!(output_state(&out).expect("model folder"), OutputState::ModelFolder);
+        std::fs::write(out.join("model.onnx"), b"x").expect("write");
+        std::fs::remove_file(out.join("descry-model.json")).expect("rm");
+        assert!(output_state(&out).unwrap_err().to_string().contains("no descry-model.json"));
+        let file = tmp.path().join("notes.txt");
+        std::fs::write(&file, "mine").expect("write");
+        assert!(output_state(&file).unwrap_err().to_string().contains("is a file"));
+        #[cfg(unix)]
+        {
+            let link = tmp.path().join("link");
+            std::os::unix::fs::symlink(&out, &link).expect("symlink");
+            assert!(output_state(&link).unwrap_err().to_string().contains("symbolic link"));
+        }
+        std::fs::remove_file(out.join("model.onnx")).expect("rm");
+        assert_eq!(output_state(&out).expect("empty"), OutputState::Empty);
+        assert_eq!(output_state(&tmp.path().join("none")).expect("absent"), OutputState::Absent);
+    }
 
     #[test]
     fn names() {

@@ -915,3 +915,32 @@ fn hf_checkpoints_import_like_their_gguf() {
     check_hf(SMOL);
     check_hf(GEMMA);
 }
+
+/// Issue 12: a corrupt string length in a full-size GGUF said "file is truncated". A
+/// whole copy of the real file with one string length damaged must name the length as
+/// corrupt, with its offset and the file; the same file cut short still says truncated.
+#[test]
+fn a_corrupt_string_length_in_a_full_gguf_is_not_called_a_truncation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(gguf_path(SMOL)).unwrap();
+    // The value of "general.architecture": key, type 8 (string), then its u64 length.
+    let key = b"general.architecture";
+    let at = bytes.windows(key.len()).position(|w| w == key).expect("key in the header") + key.len();
+    assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 8);
+    let len_at = at + 4;
+    assert_eq!(u64::from_le_bytes(bytes[len_at..len_at + 8].try_into().unwrap()), 5, "\"llama\"");
+    bytes[len_at + 5] = 0x01; // 2^40 + 5 bytes
+    let p = tmp.path().join("damaged.gguf");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = descry_onnx_build::GgufFile::open(&p).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ImportError::Format { .. }), "{msg}");
+    assert!(msg.contains("damaged.gguf") && msg.contains("general.architecture"), "{msg}");
+    assert!(msg.contains("string length") && msg.contains(&format!("byte offset {len_at}")), "{msg}");
+    assert!(!msg.contains("truncated"), "{msg}");
+    // The undamaged file cut inside its tensor data: still a truncation.
+    bytes[len_at + 5] = 0;
+    std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
+    let msg = descry_onnx_build::GgufFile::open(&p).unwrap_err().to_string();
+    assert!(msg.contains("truncated"), "{msg}");
+}

@@ -119,6 +119,27 @@ pub enum EngineError {
     /// The options are invalid or unsupported by this build.
     #[error("{0}")]
     Options(String),
+    /// The graph's declared inputs or outputs disagree with the manifest (a manifest edited
+    /// by hand, or files from two imports mixed in one folder).
+    #[error(
+        "model folder {path}: descry-model.json says {field} = {manifest}, but model.onnx has \
+         {graph} ({evidence}); the manifest and the graph do not belong together: rebuild the \
+         folder with `{rebuild}`"
+    )]
+    GraphMismatch {
+        /// The folder.
+        path: PathBuf,
+        /// The manifest field.
+        field: &'static str,
+        /// The manifest's value.
+        manifest: usize,
+        /// The graph's value.
+        graph: usize,
+        /// Where in the graph the value was read.
+        evidence: String,
+        /// The `descry import` command that rebuilds the folder.
+        rebuild: String,
+    },
 }
 
 fn ort_err(e: impl std::fmt::Display) -> EngineError {
@@ -158,8 +179,9 @@ fn environment(dylib: &Path) -> Result<&'static Environment, EngineError> {
     if !dylib.is_file() {
         return Err(EngineError::Runtime {
             path: dylib.to_path_buf(),
-            reason: "not found; set ORT_DYLIB_PATH (or the backend's `ort_dylib` key), or run \
-                     scripts/setup-models.sh"
+            reason: "not found; set `backend.ort_library` in the study (`--ort-library` for \
+                     `descry score`) or the ORT_DYLIB_PATH environment variable to the library, \
+                     or run scripts/setup-models.sh, which installs it under $DESCRY_HOME/onnxruntime"
                 .into(),
         });
     }
@@ -177,6 +199,66 @@ fn environment(dylib: &Path) -> Result<&'static Environment, EngineError> {
     let env: &'static Environment = Box::leak(Box::new(env));
     *guard = Some((dylib.to_path_buf(), env));
     Ok(env)
+}
+
+/// Compares the graph's declared inputs and outputs with the manifest the engine sizes its
+/// tensors by (layers, key/value heads, head width, vocabulary), so a mismatch is reported
+/// at load, naming the field and both values, instead of as an ONNX Runtime shape error in
+/// the first forward pass.
+fn check_graph(dir: &Path, manifest: &Manifest, session: &Session) -> Result<(), EngineError> {
+    let inputs: Vec<(&str, Option<&[i64]>)> =
+        session.inputs().iter().map(|o| (o.name(), o.dtype().tensor_shape().map(|s| &s[..]))).collect();
+    let outputs: Vec<(&str, Option<&[i64]>)> =
+        session.outputs().iter().map(|o| (o.name(), o.dtype().tensor_shape().map(|s| &s[..]))).collect();
+    graph_mismatch(manifest, &inputs, &outputs).map_or(Ok(()), |(field, want, got, evidence)| {
+        Err(EngineError::GraphMismatch {
+            path: dir.to_path_buf(),
+            field,
+            manifest: want,
+            graph: got,
+            evidence,
+            rebuild: manifest.rebuild_command(dir),
+        })
+    })
+}
+
+/// The first disagreement between the manifest and the graph's declared inputs/outputs
+/// (name, shape; `-1` for a dynamic axis): field, manifest value, graph value, evidence.
+fn graph_mismatch(
+    manifest: &Manifest,
+    inputs: &[(&str, Option<&[i64]>)],
+    outputs: &[(&str, Option<&[i64]>)],
+) -> Option<(&'static str, usize, usize, String)> {
+    let layers = inputs
+        .iter()
+        .filter(|(n, _)| {
+            n.strip_prefix("past.")
+                .and_then(|r| r.strip_suffix(".key"))
+                .is_some_and(|i| i.parse::<usize>().is_ok())
+        })
+        .count();
+    if layers != manifest.num_layers {
+        return Some(("num_layers", manifest.num_layers, layers, format!("{layers} past.N.key inputs")));
+    }
+    // A fixed axis that differs; a dynamic one (-1) cannot be checked.
+    let differs = |shape: Option<&[i64]>, axis: usize, want: usize| -> Option<usize> {
+        let d = *shape?.get(axis)?;
+        (d >= 0 && d as usize != want).then_some(d as usize)
+    };
+    for (name, shape) in inputs.iter().filter(|(n, _)| n.starts_with("past.")) {
+        if let Some(got) = differs(*shape, 1, manifest.num_kv_heads) {
+            return Some(("num_kv_heads", manifest.num_kv_heads, got, format!("axis 1 of input {name}")));
+        }
+        if let Some(got) = differs(*shape, 3, manifest.head_dim) {
+            return Some(("head_dim", manifest.head_dim, got, format!("axis 3 of input {name}")));
+        }
+    }
+    if let Some((_, shape)) = outputs.iter().find(|(n, _)| *n == "logprobs") {
+        if let Some(got) = differs(*shape, 2, manifest.vocab_size) {
+            return Some(("vocab_size", manifest.vocab_size, got, "axis 2 of output logprobs".into()));
+        }
+    }
+    None
 }
 
 /// A loaded model.
@@ -295,6 +377,11 @@ impl Engine {
             path: dir.to_path_buf(),
             source,
         })?;
+        // A missing or cut-off graph is named here, not by ONNX Runtime's parser.
+        manifest.check_engine_files(dir).map_err(|source| EngineError::Model {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let dylib = options.ort_dylib.clone().unwrap_or_else(default_ort_dylib);
         let env = environment(&dylib)?;
         let mut builder = Session::builder(env).map_err(ort_err)?;
@@ -344,6 +431,7 @@ impl Engine {
         let session = builder
             .commit_from_file(&model)
             .map_err(|e| EngineError::Ort(format!("loading {}: {e}", model.display())))?;
+        check_graph(dir, &manifest, &session)?;
         let cache_tokens = options.prefix_cache_tokens.unwrap_or(options.token_budget);
         Ok(Engine {
             session: Mutex::new(session),
@@ -803,6 +891,39 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The declared inputs/outputs of a two-layer graph with 3 key/value heads of width 64
+    /// and a vocabulary of 100, against a manifest edited field by field.
+    #[test]
+    fn graph_and_manifest_must_agree() {
+        let kv: &[i64] = &[-1, 3, -1, 64];
+        let logprobs: &[i64] = &[-1, -1, 100];
+        let inputs = [
+            ("input_ids", Some(&[-1i64, -1][..])),
+            ("past.0.key", Some(kv)),
+            ("past.0.value", Some(kv)),
+            ("past.1.key", Some(kv)),
+            ("past.1.value", Some(kv)),
+        ];
+        let outputs = [("logprobs", Some(logprobs)), ("present.0.key", Some(kv))];
+        let text = r#"{"format": 1, "architecture": "llama", "name": "m",
+            "source": {"kind": "gguf", "path": "m.gguf", "sha256": ""}, "weights_sha256": "",
+            "dtype": "f32", "vocab_size": 100, "hidden_size": 192, "num_layers": 2,
+            "num_attention_heads": 3, "num_kv_heads": 3, "head_dim": 64, "context_length": 64,
+            "sliding_window": null, "non_embedding_params": 1, "has_chat_template": false,
+            "add_bos_token": false, "bos_token": null, "eos_token": null}"#;
+        let good: Manifest = serde_json::from_str(text).expect("manifest");
+        assert_eq!(graph_mismatch(&good, &inputs, &outputs), None);
+        let edit = |f: fn(&mut Manifest)| {
+            let mut m = good.clone();
+            f(&mut m);
+            graph_mismatch(&m, &inputs, &outputs).map(|(field, want, got, _)| (field, want, got))
+        };
+        assert_eq!(edit(|m| m.num_layers = 3), Some(("num_layers", 3, 2)));
+        assert_eq!(edit(|m| m.num_kv_heads = 1), Some(("num_kv_heads", 1, 3)));
+        assert_eq!(edit(|m| m.head_dim = 32), Some(("head_dim", 32, 64)));
+        assert_eq!(edit(|m| m.vocab_size = 99), Some(("vocab_size", 99, 100)));
+    }
 
     #[test]
     fn query_scores_top_k_and_logsumexp() {

@@ -18,7 +18,8 @@
 //! - `prefix_cache_tokens`: key/values of shared prefixes kept from one scoring call to the
 //!   next, in tokens (default: the token budget; 0 keeps none);
 //! - `ort_dylib`: the ONNX Runtime library (default `ORT_DYLIB_PATH`, else
-//!   `$DESCRY_HOME/onnxruntime/libonnxruntime.so.1.31.1`).
+//!   `$DESCRY_HOME/onnxruntime/libonnxruntime.so.1.31.1`). The host fills it from the
+//!   study's `backend.ort_library`; messages to users name that key, not this one.
 #![deny(missing_docs)]
 
 pub mod cache;

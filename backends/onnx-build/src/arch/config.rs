@@ -187,6 +187,19 @@ impl ModelConfig {
             None => embd.shape().first().copied().unwrap_or(0),
         };
         let num_layers = usize_of("block_count")?;
+        // Every layer has tensors of its own: a count above the file's tensors is corrupt,
+        // and is refused before anything is sized by it.
+        if num_layers > f.tensors().len() {
+            return Err(ImportError::BadMetadata {
+                path,
+                key: key("block_count"),
+                reason: format!(
+                    "{num_layers} layers, but the file has only {} tensors (each layer has its own): \
+                     the value is corrupt",
+                    f.tensors().len()
+                ),
+            });
+        }
         let rope_theta = f
             .opt_f32(&key("rope.freq_base"))?
             .map_or(10_000.0, f64::from);
