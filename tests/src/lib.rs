@@ -94,3 +94,8 @@ pub fn golden(model: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["model"] == model)
         .collect()
 }
+
+/// A command's standard error as text (for assertions on its messages).
+pub fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

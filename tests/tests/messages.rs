@@ -89,9 +89,6 @@ fn inspect(study: &Path) -> Command {
     cmd
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
 
 #[test]
 fn a_template_that_loops_without_end_fails_fast_naming_its_file() {
@@ -101,7 +98,7 @@ fn a_template_that_loops_without_end_fails_fast_naming_its_file() {
     let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
     let started = Instant::now();
     let out = run_within(&mut inspect(&study), Duration::from_secs(60));
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success(), "{err}");
     let file = aligned.join("chat_template.jinja").display().to_string();
     assert!(err.contains(&file) && err.contains("ran out of fuel") && err.contains("too much work"), "{err}");
@@ -117,7 +114,7 @@ fn a_template_that_writes_without_end_is_stopped_naming_its_file() {
     let aligned = model_with_template(SMOLLM, dir.path(), hostile);
     let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
     let out = run_within(&mut inspect(&study), Duration::from_secs(60));
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success(), "{err}");
     let file = aligned.join("chat_template.jinja").display().to_string();
     assert!(err.contains(&file) && err.contains("wrote more than"), "{err}");
@@ -134,7 +131,7 @@ fn the_real_templates_of_both_models_render() {
     assert_eq!(manifest(SMOLLM)["has_chat_template"], true);
     let study = study(dir.path(), &model_dir(GEMMA), &model_dir(SMOLLM), (gemma_format, "chat"));
     let out = run_within(&mut inspect(&study), Duration::from_secs(120));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut rendered = 0;
     for v in report["games"][0]["variants"].as_array().unwrap() {
@@ -156,7 +153,7 @@ fn inspect_fails_when_a_template_fails_naming_the_model_and_the_error() {
     let aligned = model_with_template(SMOLLM, dir.path(), "{{ raise_exception('this template refuses every prompt') }}");
     let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
     let out = run_within(&mut inspect(&study), Duration::from_secs(60));
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success(), "inspect succeeded although a template failed:\n{err}");
     assert!(err.contains("model `aligned`") && err.contains("this template refuses every prompt"), "{err}");
     // What could be inspected is still printed.
@@ -170,7 +167,7 @@ fn an_empty_template_is_refused_naming_the_file() {
     let aligned = model_with_template(SMOLLM, dir.path(), "");
     let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
     let out = run_within(&mut inspect(&study), Duration::from_secs(60));
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success(), "an empty template was accepted:\n{err}");
     let file = aligned.join("chat_template.jinja").display().to_string();
     assert!(err.contains(&file) && err.contains("empty"), "{err}");
@@ -204,7 +201,7 @@ fn a_bad_set_value_names_the_argument_the_key_and_the_type() {
         ("backend.prefix_reuse=3", "backend.prefix_reuse", "bool"),
     ] {
         let out = config(&study, &[], &[arg]);
-        let err = stderr(&out);
+        let err = stderr_text(&out);
         assert!(!out.status.success(), "{arg}");
         assert!(err.contains(&format!("--set {arg}")) && err.contains(&format!("`{key}`")) && err.contains(expected), "{err}");
         assert!(!err.contains("config.rs") && !err.contains("toml::value"), "{err}");
@@ -217,7 +214,7 @@ fn a_malformed_set_key_says_so_and_shows_the_form() {
     let study = empty_study(dir.path());
     for arg in ["backend..threads=4", ".threads=4", "backend.=4", "=4", "back end.threads=4"] {
         let out = config(&study, &[], &[arg]);
-        let err = stderr(&out);
+        let err = stderr_text(&out);
         assert!(!out.status.success(), "{arg}");
         assert!(err.contains(&format!("--set {arg}")) && err.contains("malformed") && err.contains("section.key=value"), "{err}");
         assert!(!err.contains("BackendOptions"), "{err}");
@@ -229,20 +226,20 @@ fn a_descry_variable_that_names_no_key_is_an_error_with_the_right_spelling() {
     let dir = tempfile::tempdir().unwrap();
     let study = empty_study(dir.path());
     let out = config(&study, &[("DESCRY_BACKEND_THREADS", "4")], &[]);
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success(), "DESCRY_BACKEND_THREADS was ignored silently");
     assert!(err.contains("DESCRY_BACKEND_THREADS") && err.contains("DESCRY_BACKEND__THREADS"), "{err}");
     let out = config(&study, &[("DESCRY_NOTHING", "1")], &[]);
-    assert!(!out.status.success() && stderr(&out).contains("DESCRY_NOTHING"), "{}", stderr(&out));
+    assert!(!out.status.success() && stderr_text(&out).contains("DESCRY_NOTHING"), "{}", stderr_text(&out));
     // An empty part, which figment drops silently.
     let out = config(&study, &[("DESCRY_BACKEND____THREADS", "4")], &[]);
-    assert!(!out.status.success() && stderr(&out).contains("DESCRY_BACKEND____THREADS"), "{}", stderr(&out));
+    assert!(!out.status.success() && stderr_text(&out).contains("DESCRY_BACKEND____THREADS"), "{}", stderr_text(&out));
     // A wrong key or value names the variable.
     let out = config(&study, &[("DESCRY_BACKEND__THREAD", "4")], &[]);
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success() && err.contains("DESCRY_BACKEND__THREAD") && err.contains("threads"), "{err}");
     let out = config(&study, &[("DESCRY_BACKEND__THREADS", "many")], &[]);
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success() && err.contains("DESCRY_BACKEND__THREADS") && err.contains("usize"), "{err}");
     // The variables descry uses for other things are not study keys and not errors.
     let others = [
@@ -255,7 +252,7 @@ fn a_descry_variable_that_names_no_key_is_an_error_with_the_right_spelling() {
         ("DESCRY_BACKEND__THREADS", "3"),
     ];
     let out = config(&study, &others, &["backend.batch_tokens=5"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("threads = 3"));
 }
 
@@ -268,7 +265,7 @@ fn the_primary_metric_error_names_its_key() {
         ("analysis.metrics=[\"pearson\", \"nope\"]", "analysis.metrics"),
     ] {
         let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")).args(["--set", set]));
-        let err = stderr(&out);
+        let err = stderr_text(&out);
         assert!(!out.status.success(), "{set}");
         assert!(err.contains(&format!("config key `{key}`")) && err.contains("`nope`"), "{set}: {err}");
         assert!(!dir.path().join("out/predictions").exists(), "scoring started despite a bad metric");
@@ -293,7 +290,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
             }
         }
         let out = cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap();
-        let err = stderr(&out);
+        let err = stderr_text(&out);
         use std::os::unix::process::ExitStatusExt;
         // Linux's SIGPIPE: the conventional end of a writer whose reader left (`| head`).
         const SIGPIPE: i32 = 13;
@@ -310,14 +307,14 @@ fn an_error_and_its_cause_are_printed_once() {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"id\": 1, \"text\": \"Hello\"}\n").unwrap();
     let out = run(descry().args(["score", "--model"]).arg(&broken).arg("--input").arg(&input));
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success());
     assert_eq!(err.matches("syntax error").count(), 1, "{err}");
     assert!(err.contains(&broken.join("chat_template.jinja").display().to_string()), "{err}");
     // A model folder that does not exist, through `descry run` (an error with a key and a cause).
     let study = study(dir.path(), Path::new("/nonexistent/model-folder"), &model_dir(SMOLLM), ("native", "native"));
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")));
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(!out.status.success());
     assert!(err.contains("pairs[0].base.path"), "{err}");
     assert_eq!(err.matches("does not exist").count(), 1, "{err}");

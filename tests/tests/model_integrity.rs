@@ -92,9 +92,6 @@ bootstrap = 10
     study
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
 
 /// Issue 12, case 12: the second model's graph is cut off (or missing). The run must fail
 /// in its checks, before the first model scores anything, naming the file and its sizes.
@@ -116,7 +113,7 @@ fn a_broken_second_model_fails_before_anything_is_scored() {
     let out_dir = tmp.path().join("run");
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(&out_dir));
     assert!(!out.status.success(), "a run with a truncated model.onnx succeeded");
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(err.contains("pairs[0].aligned.path") && err.contains(&smol.display().to_string()), "{err}");
     assert!(err.contains("model.onnx has 1048576 bytes") && err.contains(&format!("records {full}")), "{err}");
     assert!(err.contains("descry import") && err.contains("--force"), "{err}");
@@ -129,7 +126,7 @@ fn a_broken_second_model_fails_before_anything_is_scored() {
     write_manifest(&smol, &m);
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(&out_dir));
     assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(err.contains("model.onnx is missing") && err.contains(&smol.display().to_string()), "{err}");
     assert!(!out_dir.join("predictions").exists(), "the first model was scored before the broken one was found");
 }
@@ -153,7 +150,7 @@ fn import_force_replaces_a_model_folder_and_nothing_else() {
         }
         let out = run(&mut cmd);
         assert!(!out.status.success(), "import into a folder of user files succeeded (force: {force})");
-        let err = stderr(&out);
+        let err = stderr_text(&out);
         assert!(err.contains(&mine.display().to_string()) && err.contains("notes.txt"), "{err}");
         assert!(err.contains("not a model folder"), "{err}");
         assert!(!err.contains("--force"), "suggests --force, which refuses this folder: {err}");
@@ -167,7 +164,7 @@ fn import_force_replaces_a_model_folder_and_nothing_else() {
     m["name"] = "stale".into();
     write_manifest(&copy, &m);
     let out = run(descry().arg("import").arg(&gguf).arg("--out").arg(&copy).arg("--name").arg(SMOL).arg("--force"));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     let m = read_manifest(&copy);
     assert_eq!(m["name"], SMOL);
     // The new manifest records the graph's size, and it is the graph's size.
@@ -201,7 +198,7 @@ fn a_manifest_that_disagrees_with_the_graph_is_named_at_load() {
         write_manifest(&smol, &m);
         let out = run(descry().arg("score").arg("--model").arg(&smol).arg("--input").arg(&input).arg("--threads").arg("2"));
         assert!(!out.status.success(), "{field} edited, yet scoring succeeded");
-        let err = stderr(&out);
+        let err = stderr_text(&out);
         assert!(err.contains(&smol.display().to_string()), "{err}");
         assert!(err.contains(&format!("says {field} = {}", real + 1)) && err.contains(&format!("has {real}")), "{err}");
         assert!(!err.contains("invalid dimensions"), "{err}");
@@ -209,7 +206,7 @@ fn a_manifest_that_disagrees_with_the_graph_is_named_at_load() {
     // The manifest as imported loads and scores.
     write_manifest(&smol, &original);
     let out = run(descry().arg("score").arg("--model").arg(&smol).arg("--input").arg(&input).arg("--threads").arg("2"));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
 }
 
 /// Issue 12, messages that point the wrong way: a missing ONNX Runtime library names the
@@ -228,13 +225,13 @@ fn messages_name_what_a_user_can_set_or_run() {
         .arg("--ort-library")
         .arg(tmp.path().join("libonnxruntime.so")));
     assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(err.contains("backend.ort_library") && err.contains("ORT_DYLIB_PATH"), "{err}");
     assert!(err.contains("scripts/setup-models.sh") && !err.contains("ort_dylib"), "{err}");
 
     let out = run(descry().arg("score").arg("--model").arg(tmp.path().join("no-model")).arg("--input").arg(&input));
     assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(err.contains("scripts/setup-models.sh") && !err.contains("scripts/setup.sh"), "{err}");
     let scripts: Vec<String> = std::fs::read_dir(repo_root().join("scripts")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(scripts.contains(&"setup-models.sh".to_string()), "{scripts:?}");

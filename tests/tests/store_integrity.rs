@@ -71,9 +71,6 @@ fn ok(out: Output) -> Output {
     out
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// `tables/models.csv` as (model, game, variant) → n.
 fn models_table(run_dir: &Path) -> Vec<(String, String, String, usize)> {
@@ -136,13 +133,13 @@ fn a_reused_run_folder_reports_exactly_the_current_study() {
     assert_eq!(matrix_n(&models_table(&copy)), [10, 10]);
     let md = std::fs::read_to_string(copy.join("report.md")).unwrap();
     assert!(md.contains("also holds 20 stored predictions this study does not plan"), "{md}");
-    assert!(stderr(&out).contains("10 resumed, 0 scored"), "{}", stderr(&out));
+    assert!(stderr_text(&out).contains("10 resumed, 0 scored"), "{}", stderr_text(&out));
 
     // Three episodes: the 20 stored are reused, 10 more are scored.
     let larger = write_study(dir.path(), "s3.toml", &study_text(3, true, 20));
     let out = ok(run(&mut run_study(&larger, &copy)));
     assert_eq!(matrix_n(&models_table(&copy)), [30, 30]);
-    assert!(stderr(&out).contains("20 resumed, 10 scored"), "{}", stderr(&out));
+    assert!(stderr_text(&out).contains("20 resumed, 10 scored"), "{}", stderr_text(&out));
 
     // The same folder without the lottery game: its units are not in the report.
     let no_lottery = write_study(dir.path(), "s3m.toml", &study_text(3, false, 20));
@@ -215,7 +212,7 @@ bootstrap = 10
     let study = write_study(dir.path(), "clash.toml", &clash);
     let out = run(&mut run_study(&study, &dir.path().join("clash")));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("pairs[1].base") && stderr(&out).contains("a b"), "{}", stderr(&out));
+    assert!(stderr_text(&out).contains("pairs[1].base") && stderr_text(&out).contains("a b"), "{}", stderr_text(&out));
     assert!(!dir.path().join("clash/predictions").exists());
 }
 
@@ -228,7 +225,7 @@ fn a_study_with_nothing_to_compare_fails() {
     let study = write_study(dir.path(), "same.toml", &same);
     let out = run(&mut run_study(&study, &dir.path().join("same")));
     assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(err.contains("every pair is excluded") && err.contains("same weights"), "{err}");
     assert!(!dir.path().join("same/predictions").exists());
 
@@ -255,7 +252,7 @@ fn a_study_with_nothing_to_compare_fails() {
         .arg(format!("data.root=\"{}\"", dir.path().join("data").display()));
     let out = run(&mut cmd);
     assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = stderr_text(&out);
     assert!(err.contains("no decision points to score in `games.matrix`"), "{err}");
     assert!(!dir.path().join("empty/predictions").exists());
 }
@@ -298,12 +295,12 @@ fn tampered_store_rows_fail_naming_file_and_line() {
         for args in [vec!["report".to_string(), out_dir.display().to_string()]] {
             let out = run(descry().args(&args));
             assert!(!out.status.success(), "accepted: {text}");
-            let err = stderr(&out);
+            let err = stderr_text(&out);
             assert!(err.contains(&file.display().to_string()) && err.contains(&expected), "{err}");
         }
         let out = run(&mut run_study(&study, &out_dir));
         assert!(!out.status.success());
-        assert!(stderr(&out).contains(&file.display().to_string()), "{}", stderr(&out));
+        assert!(stderr_text(&out).contains(&file.display().to_string()), "{}", stderr_text(&out));
         assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "the tampered file is left for the user to see");
     }
 }
@@ -315,7 +312,7 @@ fn a_second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let study = write_study(dir.path(), "s.toml", &study_text(2, true, 10));
-    let mut first = run_study(&study, &out_dir).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = run_study(&study, &out_dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     // The lock is taken once data is loaded; the run.json appears right after.
     while !out_dir.join("run.json").is_file() {
@@ -327,7 +324,7 @@ fn a_second_writer_is_refused() {
     let status = first.wait().unwrap();
     assert!(status.success(), "the first run failed");
     assert!(!second.status.success(), "the second writer was not refused");
-    let err = stderr(&second);
+    let err = stderr_text(&second);
     assert!(err.contains("in use by another descry process") && err.contains(&format!("pid {first_pid}")), "{err}");
     let table = models_table(&out_dir);
     let n: Vec<usize> = table.iter().map(|r| r.3).collect();
@@ -375,7 +372,7 @@ fn a_killed_run_never_leaves_an_old_report_beside_a_new_record() {
             let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
             assert!(md.contains(&format!("({record} resamples)")), "{md}");
         } else {
-            assert!(stderr(&out).contains("run `descry run` again"), "{}", stderr(&out));
+            assert!(stderr_text(&out).contains("run `descry run` again"), "{}", stderr_text(&out));
         }
     }
     eprintln!("a kill found the report absent at least once: {saw_missing_report}");
