@@ -65,8 +65,7 @@ impl RunRecord {
     /// A fresh run id: process, host and time, distinct for every run.
     pub fn new_run_id() -> String {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!("{nanos}-{}-{}", std::process::id(), host.trim())
+        format!("{nanos}-{}-{}", std::process::id(), crate::store::hostname())
     }
 
     /// Reads `run_dir/run.json`.

@@ -304,6 +304,11 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// This machine's name, for the records of who wrote what (empty if unknown).
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
 /// The part of a temporary file's name that marks it (`run.tmp-123`, `part-….tmp-123`).
 const TMP_MARK: &str = ".tmp-";
 
@@ -314,23 +319,14 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{name}{TMP_MARK}{}", std::process::id()))
 }
 
+/// Writes prediction rows as one CSV file, atomically (through [`write_file_atomic`]).
 fn write_atomic(path: &Path, rows: &[PredictionRow]) -> Result<(), StoreError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).map_err(|e| io(path, e))?;
     }
-    let tmp = tmp_path(path);
-    {
-        let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        for row in rows {
-            writer.serialize(row).map_err(|e| io(&tmp, e))?;
-        }
-        let buffered = writer.into_inner().map_err(|e| io(&tmp, e.to_string()))?;
-        let file = buffered.into_inner().map_err(|e| io(&tmp, e.to_string()))?;
-        file.sync_all().map_err(|e| io(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    Ok(())
+    let bytes = writer.into_inner().map_err(|e| io(path, e.to_string()))?;
+    write_file_atomic(path, &bytes)
 }
 
 impl PredictionRow {
@@ -442,9 +438,8 @@ impl RunLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, e)),
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let args: Vec<String> = std::env::args().collect();
-        let holder = format!("pid {} on {}, since {} (unix time), running `{}`", std::process::id(), host.trim(), now_secs(), args.join(" "));
+        let holder = format!("pid {} on {}, since {} (unix time), running `{}`", std::process::id(), hostname(), now_secs(), args.join(" "));
         file.set_len(0).map_err(|e| io(&path, e))?;
         file.write_all(holder.as_bytes()).map_err(|e| io(&path, e))?;
         Ok(RunLock { _file: file })
