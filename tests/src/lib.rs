@@ -25,7 +25,11 @@ pub fn repo_root() -> PathBuf {
 /// `../shared` beside the repository: real human data and reference values.
 pub fn shared_dir() -> PathBuf {
     let dir = repo_root().join("../shared");
-    assert!(dir.join("data").is_dir(), "../shared/data not found beside the repository at {}", dir.display());
+    assert!(
+        dir.join("data").is_dir(),
+        "../shared/data not found beside the repository at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -41,7 +45,11 @@ pub fn descry_home() -> PathBuf {
 /// The path of the built `descry` binary.
 pub fn descry_bin() -> PathBuf {
     let bin = target_dir().join("descry");
-    assert!(bin.is_file(), "{} is missing: run `cargo build --workspace` (scripts/test.sh does)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace` (scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -62,7 +70,12 @@ pub fn run(cmd: &mut Command) -> Output {
 /// Runs a command that must succeed and parses its stdout as JSON.
 pub fn run_json(cmd: &mut Command) -> serde_json::Value {
     let out = run(cmd);
-    assert!(out.status.success(), "command failed: {:?}\n{}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "command failed: {:?}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("stdout is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
     })
@@ -88,7 +101,8 @@ pub fn model_dir(name: &str) -> PathBuf {
 
 /// The golden reference lines of one model.
 pub fn golden(model: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(shared_dir().join("reference/golden_logprobs.jsonl")).expect("golden file");
+    let text = std::fs::read_to_string(shared_dir().join("reference/golden_logprobs.jsonl"))
+        .expect("golden file");
     text.lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("golden JSON"))
         .filter(|v| v["model"] == model)

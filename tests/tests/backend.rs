@@ -101,7 +101,10 @@ fn score_error(extra: &[&str], input: &str) -> String {
 #[test]
 fn asking_for_cuda_without_it_says_why_the_provider_could_not_load() {
     let err = score_error(&["--device", "cuda:0"], "{\"id\": 1, \"text\": \"Hello\"}\n");
-    assert!(err.contains("CUDA execution provider could not be loaded") && err.contains("cuda:0"), "{err}");
+    assert!(
+        err.contains("CUDA execution provider could not be loaded") && err.contains("cuda:0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,12 +115,16 @@ fn user_errors_are_clear() {
     assert!(err.contains("position 40"), "{err}");
     // A library that is not ONNX Runtime (or another version of it without this API).
     let not_ort = target_dir().join("libdescry_metrics.so");
-    let err = score_error(&["--ort-library", not_ort.to_str().unwrap()], "{\"id\": 1, \"text\": \"Hello\"}\n");
+    let err = score_error(
+        &["--ort-library", not_ort.to_str().unwrap()],
+        "{\"id\": 1, \"text\": \"Hello\"}\n",
+    );
     assert!(err.contains("ONNX Runtime library") && err.contains("OrtGetApiBase"), "{err}");
     // A model folder missing a file.
     let dir = tempfile::tempdir().unwrap();
     let src = model_dir("smollm2-135m-instruct");
-    for f in ["descry-model.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"] {
+    for f in ["descry-model.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]
+    {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
     let input = dir.path().join("in.jsonl");

@@ -23,24 +23,35 @@ fn the_plan_matches_naive_scoring_with_fewer_tokens() {
         .args(["--skip-full-plan", "--threads", "2", "--sgemm-size", "256"]));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("tokens computed") && stdout.contains("max |naive - plan|"), "no table:\n{stdout}");
+    assert!(
+        stdout.contains("tokens computed") && stdout.contains("max |naive - plan|"),
+        "no table:\n{stdout}"
+    );
 
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let d = &v["data_sets"]["matrix-repeated"];
     for phase in ["naive", "plan"] {
         for key in ["tokens", "wall_s", "decisions_per_s", "peak_rss_mb"] {
-            assert!(d[phase][key].as_f64().is_some_and(|x| x > 0.0), "{phase}.{key} missing or not positive: {d}");
+            assert!(
+                d[phase][key].as_f64().is_some_and(|x| x > 0.0),
+                "{phase}.{key} missing or not positive: {d}"
+            );
         }
     }
     assert_eq!(d["decisions"], 20, "two episodes of ten rounds");
     assert_eq!(d["limit"], 2);
     let diff = d["max_abs_diff"].as_f64().expect("max_abs_diff");
     assert!(diff <= 1e-4, "plan and naive predictions differ by {diff}");
-    let (naive, plan) = (d["naive"]["tokens"].as_u64().unwrap(), d["plan"]["tokens"].as_u64().unwrap());
+    let (naive, plan) =
+        (d["naive"]["tokens"].as_u64().unwrap(), d["plan"]["tokens"].as_u64().unwrap());
     assert!(plan < naive, "plan computed {plan} tokens, naive {naive}");
     // The baseline computes every prompt token: nothing reused.
     assert_eq!(d["naive"]["tokens_reused"], 0);
-    assert!(d["token_ratio"].as_f64().unwrap() > 5.0, "transcripts alone save more than 5x here: {d}");
+    assert!(
+        d["token_ratio"].as_f64().unwrap() > 5.0,
+        "transcripts alone save more than 5x here: {d}"
+    );
     for key in ["model_flops_per_s", "sgemm_flops_per_s", "token_ratio", "wall_ratio"] {
         assert!(d[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {d}");
     }
@@ -54,7 +65,13 @@ fn bad_bench_options_fail_before_any_model_runs() {
     let out = dir.path().join("bench.json");
     let bench = || {
         let mut cmd = descry();
-        cmd.arg("bench").arg("--model").arg(&model).arg("--out").arg(&out).arg("--data").arg(shared_dir().join("data"));
+        cmd.arg("bench")
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(&out)
+            .arg("--data")
+            .arg(shared_dir().join("data"));
         cmd
     };
     let output = run(bench().args(["--data-set", "nope"]));

@@ -29,11 +29,19 @@ fn each_layer_overrides_the_one_below() {
     assert_eq!(v["backend"]["threads"], 3);
     assert_eq!(v["filters"]["min_mass"], 0.5);
     // Environment over file.
-    let v = merged(&study, &[("DESCRY_BACKEND__THREADS", "5"), ("DESCRY_HOME", "/not/a/study/key")], &[]);
+    let v = merged(
+        &study,
+        &[("DESCRY_BACKEND__THREADS", "5"), ("DESCRY_HOME", "/not/a/study/key")],
+        &[],
+    );
     assert_eq!(v["backend"]["threads"], 5);
     assert_eq!(v["backend"]["batch_tokens"], 1000);
     // --set over environment.
-    let v = merged(&study, &[("DESCRY_BACKEND__THREADS", "5")], &["backend.threads=7", "filters.min_mass=0.9"]);
+    let v = merged(
+        &study,
+        &[("DESCRY_BACKEND__THREADS", "5")],
+        &["backend.threads=7", "filters.min_mass=0.9"],
+    );
     assert_eq!(v["backend"]["threads"], 7);
     assert_eq!(v["filters"]["min_mass"], 0.9);
 }
@@ -57,13 +65,19 @@ fn config_error(study_text: Option<&str>, set: &[&str]) -> String {
 #[test]
 fn unknown_key_names_the_key_and_the_file() {
     let err = config_error(Some("[backend]\nthread = 2\n"), &[]);
-    assert!(err.contains("backend.thread") && err.contains("DIR/study.toml") && err.contains("threads"), "{err}");
+    assert!(
+        err.contains("backend.thread") && err.contains("DIR/study.toml") && err.contains("threads"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_type_names_the_key_and_the_file() {
     let err = config_error(Some("[backend]\nthreads = \"many\"\n"), &[]);
-    assert!(err.contains("backend.threads") && err.contains("DIR/study.toml") && err.contains("string"), "{err}");
+    assert!(
+        err.contains("backend.threads") && err.contains("DIR/study.toml") && err.contains("string"),
+        "{err}"
+    );
     let err = config_error(Some(""), &["filters.min_mass=high"]);
     assert!(err.contains("filters.min_mass"), "{err}");
 }

@@ -26,14 +26,22 @@ fn serve(root: PathBuf, max_requests: usize) -> String {
             while reader.read_line(&mut header).map(|n| n > 2).unwrap_or(false) {
                 header.clear();
             }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+            let path =
+                line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
             match std::fs::read(root.join(&path)) {
                 Ok(body) => {
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
                     let _ = stream.write_all(&body);
                 }
                 Err(_) => {
-                    let _ = write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
                 }
             }
         }
@@ -74,8 +82,13 @@ fn fetches_and_verifies_the_public_files() {
     let to = tempfile::tempdir().unwrap();
     let out = fetch(&base, to.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["akata/repgames.csv", "choices13k/c13k_selections.csv", "choices13k/c13k_problems.json"] {
-        assert_eq!(std::fs::read(to.path().join(f)).unwrap(), std::fs::read(shared_dir().join("data").join(f)).unwrap());
+    for f in
+        ["akata/repgames.csv", "choices13k/c13k_selections.csv", "choices13k/c13k_problems.json"]
+    {
+        assert_eq!(
+            std::fs::read(to.path().join(f)).unwrap(),
+            std::fs::read(shared_dir().join("data").join(f)).unwrap()
+        );
     }
     // A second fetch finds everything in place and downloads nothing.
     let again = fetch("http://127.0.0.1:9", to.path());
@@ -91,7 +104,10 @@ fn a_corrupted_file_is_rejected_and_not_kept() {
     let out = fetch(&base, to.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("c13k_selections.csv") && stderr.contains("does not match"), "{stderr}");
+    assert!(
+        stderr.contains("c13k_selections.csv") && stderr.contains("does not match"),
+        "{stderr}"
+    );
     assert!(!to.path().join("choices13k/c13k_selections.csv").exists());
     assert!(!to.path().join("choices13k/c13k_selections.partial").exists());
     // The file verified before it is kept.

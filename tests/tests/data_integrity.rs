@@ -46,7 +46,8 @@ fn a_symlink_loop_in_a_glee_tree_does_not_multiply_the_games() {
     std::fs::create_dir_all(&family).unwrap();
     // The real sample, each top folder a link; then a link back to the family folder and
     // a second path to one of the top folders (never a link inside the real data).
-    let mut tops: Vec<_> = std::fs::read_dir(&real).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut tops: Vec<_> =
+        std::fs::read_dir(&real).unwrap().map(|e| e.unwrap().file_name()).collect();
     tops.sort();
     for top in &tops {
         symlink(real.join(top), family.join(top)).unwrap();
@@ -61,7 +62,9 @@ fn a_symlink_loop_in_a_glee_tree_does_not_multiply_the_games() {
 
     // Both links in the temporary family folder itself: one inside a linked top folder
     // would land in the real data.
-    assert!(std::fs::canonicalize(&family).unwrap().starts_with(std::fs::canonicalize(tmp.path()).unwrap()));
+    assert!(std::fs::canonicalize(&family)
+        .unwrap()
+        .starts_with(std::fs::canonicalize(tmp.path()).unwrap()));
     symlink(&family, family.join("loop")).unwrap();
     symlink(real.join(&tops[0]), family.join("again")).unwrap();
     let out = inspect(&plain);
@@ -99,7 +102,12 @@ fn a_duplicated_block_of_repgames_rows_is_an_error_naming_file_and_line() {
     let csv = akata.join("repgames.csv");
     std::fs::write(&csv, doubled.join("\n") + "\n").unwrap();
     for params in ["{ set = \"repeated\" }", "{ set = \"repeated_round1\" }"] {
-        let s = study(tmp.path(), "matrix", &format!("data = \"akata\"\nparams = {params}"), &tmp.path().join("data"));
+        let s = study(
+            tmp.path(),
+            "matrix",
+            &format!("data = \"akata\"\nparams = {params}"),
+            &tmp.path().join("data"),
+        );
         let err = inspect_fails(&s);
         assert!(
             err.contains(&csv.display().to_string())
@@ -114,7 +122,9 @@ fn a_duplicated_block_of_repgames_rows_is_an_error_naming_file_and_line() {
 fn an_impossible_gamble_is_an_error_naming_file_and_key() {
     let real = shared_dir().join("data/choices13k");
     let csv = std::fs::read_to_string(real.join("c13k_selections.csv")).unwrap();
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(real.join("c13k_problems.json")).unwrap()).unwrap();
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(real.join("c13k_problems.json")).unwrap())
+            .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data/choices13k");
     std::fs::create_dir_all(&dir).unwrap();

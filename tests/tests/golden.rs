@@ -35,7 +35,11 @@ fn score_folder(folder: &std::path::Path, golden: &[Value], extra: &[&str]) -> V
         .arg(&input)
         .args(extra));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// How far scored log-probs are from the reference, after checking that token ids (of the
@@ -66,7 +70,8 @@ impl Deviation {
 
 fn deviation(golden: &[Value], scored: &[Value]) -> Deviation {
     assert_eq!(golden.len(), scored.len());
-    let mut dev = Deviation { entries: Vec::new(), missing: Vec::new(), top1_agree: 0, positions: 0 };
+    let mut dev =
+        Deviation { entries: Vec::new(), missing: Vec::new(), top1_agree: 0, positions: 0 };
     for (g, s) in golden.iter().zip(scored) {
         let id = g["id"].as_str().unwrap();
         assert_eq!(g["input_ids"], s["input_ids"], "{id}: token ids differ");
@@ -75,18 +80,27 @@ fn deviation(golden: &[Value], scored: &[Value]) -> Deviation {
             let top = sp["top"].as_array().unwrap();
             dev.positions += 1;
             dev.top1_agree += usize::from(top[0][0] == gp["top10"][0][0]);
-            let top: HashMap<u64, f64> = top.iter().map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap())).collect();
+            let top: HashMap<u64, f64> =
+                top.iter().map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap())).collect();
             for entry in gp["top10"].as_array().unwrap() {
                 let (tok, lp) = (entry[0].as_u64().unwrap(), entry[1].as_f64().unwrap());
                 match top.get(&tok) {
                     Some(&ours) => dev.entries.push((format!("{id} @{pos} token {tok}"), ours, lp)),
-                    None => dev.missing.push(format!("{id} @{pos}: golden top token {tok} not in our top 20")),
+                    None => dev
+                        .missing
+                        .push(format!("{id} @{pos}: golden top token {tok} not in our top 20")),
                 }
             }
             for (text, gc) in gp["candidates"].as_object().unwrap() {
                 let sc = &sp["candidates"][text];
-                assert_eq!(gc["token_ids"], sc["token_ids"], "{id} @{pos} candidate {text:?}: token ids");
-                let (ours, lp) = (sc["first_token_logprob"].as_f64().unwrap(), gc["first_token_logprob"].as_f64().unwrap());
+                assert_eq!(
+                    gc["token_ids"], sc["token_ids"],
+                    "{id} @{pos} candidate {text:?}: token ids"
+                );
+                let (ours, lp) = (
+                    sc["first_token_logprob"].as_f64().unwrap(),
+                    gc["first_token_logprob"].as_f64().unwrap(),
+                );
                 dev.entries.push((format!("{id} @{pos} candidate {text:?}"), ours, lp));
             }
         }
@@ -111,10 +125,12 @@ fn max_difference(a: &[Value], b: &[Value]) -> f64 {
         for (pos, xp) in x["positions"].as_object().unwrap() {
             let yp = &y["positions"][pos];
             for (text, xc) in xp["candidates"].as_object().unwrap() {
-                let d = xc["first_token_logprob"].as_f64().unwrap() - yp["candidates"][text]["first_token_logprob"].as_f64().unwrap();
+                let d = xc["first_token_logprob"].as_f64().unwrap()
+                    - yp["candidates"][text]["first_token_logprob"].as_f64().unwrap();
                 worst = worst.max(d.abs());
             }
-            for (xe, ye) in xp["top"].as_array().unwrap().iter().zip(yp["top"].as_array().unwrap()) {
+            for (xe, ye) in xp["top"].as_array().unwrap().iter().zip(yp["top"].as_array().unwrap())
+            {
                 worst = worst.max((xe[1].as_f64().unwrap() - ye[1].as_f64().unwrap()).abs());
             }
         }
@@ -128,7 +144,8 @@ fn golden_and_invariance(model: &str) {
     let single = score(model, &golden, &["--batch", "1", "--threads", "1"]);
     let worst = check_against_golden(&golden, &single);
     eprintln!("{model}: max |Δ logprob| vs golden = {worst:.2e}");
-    let batched = score(model, &golden, &["--batch", "8", "--threads", "2", "--batch-tokens", "2048"]);
+    let batched =
+        score(model, &golden, &["--batch", "8", "--threads", "2", "--batch-tokens", "2048"]);
     check_against_golden(&golden, &batched);
     let d = max_difference(&single, &batched);
     assert!(d <= INVARIANCE, "{model}: batch 1 / 1 thread vs batch 8 / 2 threads differ by {d:e}");
@@ -158,7 +175,9 @@ fn int8_accuracy(model: &str, gguf: &str) {
         .arg(&folder)
         .args(["--dtype", "int8", "--name", model]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(folder.join("descry-model.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("descry-model.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["dtype"], "int8");
     let golden = golden(model);
     let dev = deviation(&golden, &score_folder(&folder, &golden, &["--threads", "2"]));
@@ -171,7 +190,12 @@ fn int8_accuracy(model: &str, gguf: &str) {
     );
     assert!(dev.max() <= 1.5, "{model} int8: max |Δ| {}", dev.max());
     assert!(dev.median() <= 0.25, "{model} int8: median |Δ| {}", dev.median());
-    assert!(dev.top1_agree * 5 >= dev.positions * 4, "{model} int8: top-1 agrees at {}/{}", dev.top1_agree, dev.positions);
+    assert!(
+        dev.top1_agree * 5 >= dev.positions * 4,
+        "{model} int8: top-1 agrees at {}/{}",
+        dev.top1_agree,
+        dev.positions
+    );
     // The fp32 folder of the same model, for contrast: the default stays exact.
     check_against_golden(&golden, &score(model, &golden, &["--threads", "2"]));
 }

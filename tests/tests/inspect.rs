@@ -7,15 +7,20 @@ use serde_json::Value;
 fn inspect_all() -> Value {
     let study = repo_root().join("examples/all-data.toml");
     let mut cmd = descry();
-    cmd.arg("inspect").arg(&study).args(["--format", "json", "--set"]).arg(format!(
-        "data.root=\"{}\"",
-        shared_dir().join("data").display()
-    ));
+    cmd.arg("inspect")
+        .arg(&study)
+        .args(["--format", "json", "--set"])
+        .arg(format!("data.root=\"{}\"", shared_dir().join("data").display()));
     run_json(&mut cmd)
 }
 
 fn game<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["games"].as_array().unwrap().iter().find(|g| g["name"] == name).unwrap_or_else(|| panic!("no game {name}"))
+    report["games"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == name)
+        .unwrap_or_else(|| panic!("no game {name}"))
 }
 
 #[test]
@@ -54,7 +59,8 @@ fn counts_match_the_published_data() {
     // Games whose human player cannot be determined are skipped and counted, with reasons.
     for name in ["bargaining", "negotiation", "persuasion"] {
         let skipped = &game(&r, name)["skipped"];
-        let total: u64 = skipped["reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        let total: u64 =
+            skipped["reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
         assert_eq!(skipped["count"].as_u64().unwrap(), total, "{name}: {skipped}");
     }
 }
@@ -67,7 +73,12 @@ fn every_variant_renders_a_sample_prompt_with_the_answer_prefix() {
         assert!(variants.len() >= 3, "{} has {} variants", g["name"], variants.len());
         for v in variants {
             let sample = &v["sample"];
-            assert!(!sample["messages"].as_array().unwrap().is_empty(), "{}/{}", g["name"], v["name"]);
+            assert!(
+                !sample["messages"].as_array().unwrap().is_empty(),
+                "{}/{}",
+                g["name"],
+                v["name"]
+            );
             assert_eq!(sample["answer_prefix"], "{\"decision\": \"", "{}/{}", g["name"], v["name"]);
         }
     }
@@ -76,7 +87,9 @@ fn every_variant_renders_a_sample_prompt_with_the_answer_prefix() {
 #[test]
 fn a_wrong_data_path_names_the_key() {
     let mut cmd = descry();
-    cmd.arg("inspect").arg(repo_root().join("examples/all-data.toml")).args(["--set", "games.lottery.data=nowhere"]);
+    cmd.arg("inspect")
+        .arg(repo_root().join("examples/all-data.toml"))
+        .args(["--set", "games.lottery.data=nowhere"]);
     cmd.arg("--set").arg(format!("data.root=\"{}\"", shared_dir().join("data").display()));
     let out = run(&mut cmd);
     assert!(!out.status.success());

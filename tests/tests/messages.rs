@@ -52,7 +52,8 @@ fn study(dir: &Path, base: &Path, aligned: &Path, formats: (&str, &str)) -> Path
 /// Runs a command, killing it if it is still running after `limit` (a hang fails the
 /// test instead of hanging it).
 fn run_within(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn descry");
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn descry");
     // Drain both pipes while waiting, so that a chatty child cannot block on a full pipe.
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
@@ -78,7 +79,8 @@ fn run_within(cmd: &mut Command, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let out = Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() };
+    let out =
+        Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() };
     eprintln!("--- stderr of {:?}\n{}", cmd, String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -88,7 +90,6 @@ fn inspect(study: &Path) -> Command {
     cmd.arg("inspect").arg(study).args(["--format", "json"]);
     cmd
 }
-
 
 #[test]
 fn a_template_that_loops_without_end_fails_fast_naming_its_file() {
@@ -101,7 +102,10 @@ fn a_template_that_loops_without_end_fails_fast_naming_its_file() {
     let err = stderr_text(&out);
     assert!(!out.status.success(), "{err}");
     let file = aligned.join("chat_template.jinja").display().to_string();
-    assert!(err.contains(&file) && err.contains("ran out of fuel") && err.contains("too much work"), "{err}");
+    assert!(
+        err.contains(&file) && err.contains("ran out of fuel") && err.contains("too much work"),
+        "{err}"
+    );
     // Fuel stops it within a second or two; without it this runs for hours.
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
 }
@@ -125,7 +129,10 @@ fn the_real_templates_of_both_models_render() {
     let dir = tempfile::tempdir().unwrap();
     // Both models in the chat format: each renders the sample through its own template.
     let manifest = |m: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(model_dir(m).join("descry-model.json")).unwrap()).unwrap()
+        serde_json::from_str(
+            &std::fs::read_to_string(model_dir(m).join("descry-model.json")).unwrap(),
+        )
+        .unwrap()
     };
     let gemma_format = if manifest(GEMMA)["has_chat_template"] == true { "chat" } else { "plain" };
     assert_eq!(manifest(SMOLLM)["has_chat_template"], true);
@@ -136,11 +143,15 @@ fn the_real_templates_of_both_models_render() {
     let mut rendered = 0;
     for v in report["games"][0]["variants"].as_array().unwrap() {
         let sample = &v["sample"];
-        let last = sample["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap();
+        let last =
+            sample["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap();
         for model in ["base", "aligned"] {
             let text = sample["texts"][model].as_str().unwrap();
             assert!(!text.contains("(error:"), "{model}: {text}");
-            assert!(text.contains(last.trim()) && text.ends_with("{\"decision\": \""), "{model}: {text}");
+            assert!(
+                text.contains(last.trim()) && text.ends_with("{\"decision\": \""),
+                "{model}: {text}"
+            );
             rendered += 1;
         }
     }
@@ -150,14 +161,22 @@ fn the_real_templates_of_both_models_render() {
 #[test]
 fn inspect_fails_when_a_template_fails_naming_the_model_and_the_error() {
     let dir = tempfile::tempdir().unwrap();
-    let aligned = model_with_template(SMOLLM, dir.path(), "{{ raise_exception('this template refuses every prompt') }}");
+    let aligned = model_with_template(
+        SMOLLM,
+        dir.path(),
+        "{{ raise_exception('this template refuses every prompt') }}",
+    );
     let study = study(dir.path(), &model_dir(GEMMA), &aligned, ("native", "native"));
     let out = run_within(&mut inspect(&study), Duration::from_secs(60));
     let err = stderr_text(&out);
     assert!(!out.status.success(), "inspect succeeded although a template failed:\n{err}");
-    assert!(err.contains("model `aligned`") && err.contains("this template refuses every prompt"), "{err}");
+    assert!(
+        err.contains("model `aligned`") && err.contains("this template refuses every prompt"),
+        "{err}"
+    );
     // What could be inspected is still printed.
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report is printed");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report is printed");
     assert_eq!(report["games"][0]["name"], "matrix");
 }
 
@@ -203,7 +222,12 @@ fn a_bad_set_value_names_the_argument_the_key_and_the_type() {
         let out = config(&study, &[], &[arg]);
         let err = stderr_text(&out);
         assert!(!out.status.success(), "{arg}");
-        assert!(err.contains(&format!("--set {arg}")) && err.contains(&format!("`{key}`")) && err.contains(expected), "{err}");
+        assert!(
+            err.contains(&format!("--set {arg}"))
+                && err.contains(&format!("`{key}`"))
+                && err.contains(expected),
+            "{err}"
+        );
         assert!(!err.contains("config.rs") && !err.contains("toml::value"), "{err}");
     }
 }
@@ -216,7 +240,12 @@ fn a_malformed_set_key_says_so_and_shows_the_form() {
         let out = config(&study, &[], &[arg]);
         let err = stderr_text(&out);
         assert!(!out.status.success(), "{arg}");
-        assert!(err.contains(&format!("--set {arg}")) && err.contains("malformed") && err.contains("section.key=value"), "{err}");
+        assert!(
+            err.contains(&format!("--set {arg}"))
+                && err.contains("malformed")
+                && err.contains("section.key=value"),
+            "{err}"
+        );
         assert!(!err.contains("BackendOptions"), "{err}");
     }
 }
@@ -228,19 +257,36 @@ fn a_descry_variable_that_names_no_key_is_an_error_with_the_right_spelling() {
     let out = config(&study, &[("DESCRY_BACKEND_THREADS", "4")], &[]);
     let err = stderr_text(&out);
     assert!(!out.status.success(), "DESCRY_BACKEND_THREADS was ignored silently");
-    assert!(err.contains("DESCRY_BACKEND_THREADS") && err.contains("DESCRY_BACKEND__THREADS"), "{err}");
+    assert!(
+        err.contains("DESCRY_BACKEND_THREADS") && err.contains("DESCRY_BACKEND__THREADS"),
+        "{err}"
+    );
     let out = config(&study, &[("DESCRY_NOTHING", "1")], &[]);
-    assert!(!out.status.success() && stderr_text(&out).contains("DESCRY_NOTHING"), "{}", stderr_text(&out));
+    assert!(
+        !out.status.success() && stderr_text(&out).contains("DESCRY_NOTHING"),
+        "{}",
+        stderr_text(&out)
+    );
     // An empty part, which figment drops silently.
     let out = config(&study, &[("DESCRY_BACKEND____THREADS", "4")], &[]);
-    assert!(!out.status.success() && stderr_text(&out).contains("DESCRY_BACKEND____THREADS"), "{}", stderr_text(&out));
+    assert!(
+        !out.status.success() && stderr_text(&out).contains("DESCRY_BACKEND____THREADS"),
+        "{}",
+        stderr_text(&out)
+    );
     // A wrong key or value names the variable.
     let out = config(&study, &[("DESCRY_BACKEND__THREAD", "4")], &[]);
     let err = stderr_text(&out);
-    assert!(!out.status.success() && err.contains("DESCRY_BACKEND__THREAD") && err.contains("threads"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("DESCRY_BACKEND__THREAD") && err.contains("threads"),
+        "{err}"
+    );
     let out = config(&study, &[("DESCRY_BACKEND__THREADS", "many")], &[]);
     let err = stderr_text(&out);
-    assert!(!out.status.success() && err.contains("DESCRY_BACKEND__THREADS") && err.contains("usize"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("DESCRY_BACKEND__THREADS") && err.contains("usize"),
+        "{err}"
+    );
     // The variables descry uses for other things are not study keys and not errors.
     let others = [
         ("DESCRY_HOME", "/tmp"),
@@ -264,11 +310,22 @@ fn the_primary_metric_error_names_its_key() {
         ("analysis.primary_metric=nope", "analysis.primary_metric"),
         ("analysis.metrics=[\"pearson\", \"nope\"]", "analysis.metrics"),
     ] {
-        let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")).args(["--set", set]));
+        let out = run(descry()
+            .arg("run")
+            .arg(&study)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .args(["--set", set]));
         let err = stderr_text(&out);
         assert!(!out.status.success(), "{set}");
-        assert!(err.contains(&format!("config key `{key}`")) && err.contains("`nope`"), "{set}: {err}");
-        assert!(!dir.path().join("out/predictions").exists(), "scoring started despite a bad metric");
+        assert!(
+            err.contains(&format!("config key `{key}`")) && err.contains("`nope`"),
+            "{set}: {err}"
+        );
+        assert!(
+            !dir.path().join("out/predictions").exists(),
+            "scoring started despite a bad metric"
+        );
     }
 }
 
@@ -276,7 +333,8 @@ fn the_primary_metric_error_names_its_key() {
 fn output_into_a_closed_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let study = empty_study(dir.path());
-    let commands: [&[&str]; 3] = [&["plugins", "--format", "json"], &["plugins"], &["config", "STUDY", "--format", "json"]];
+    let commands: [&[&str]; 3] =
+        [&["plugins", "--format", "json"], &["plugins"], &["config", "STUDY", "--format", "json"]];
     for args in commands {
         // The reader is closed before descry writes a byte: every write hits a closed pipe.
         let (reader, writer) = std::io::pipe().unwrap();
@@ -294,7 +352,11 @@ fn output_into_a_closed_pipe_ends_quietly() {
         use std::os::unix::process::ExitStatusExt;
         // Linux's SIGPIPE: the conventional end of a writer whose reader left (`| head`).
         const SIGPIPE: i32 = 13;
-        assert!(out.status.success() || out.status.signal() == Some(SIGPIPE), "{args:?}: {:?}\n{err}", out.status);
+        assert!(
+            out.status.success() || out.status.signal() == Some(SIGPIPE),
+            "{args:?}: {:?}\n{err}",
+            out.status
+        );
         assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
     }
 }
@@ -312,7 +374,12 @@ fn an_error_and_its_cause_are_printed_once() {
     assert_eq!(err.matches("syntax error").count(), 1, "{err}");
     assert!(err.contains(&broken.join("chat_template.jinja").display().to_string()), "{err}");
     // A model folder that does not exist, through `descry run` (an error with a key and a cause).
-    let study = study(dir.path(), Path::new("/nonexistent/model-folder"), &model_dir(SMOLLM), ("native", "native"));
+    let study = study(
+        dir.path(),
+        Path::new("/nonexistent/model-folder"),
+        &model_dir(SMOLLM),
+        ("native", "native"),
+    );
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")));
     let err = stderr_text(&out);
     assert!(!out.status.success());

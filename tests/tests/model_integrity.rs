@@ -42,7 +42,10 @@ fn read_manifest(dir: &Path) -> Value {
 }
 
 fn write_manifest(dir: &Path, manifest: &Value) {
-    replace_file(&dir.join("descry-model.json"), serde_json::to_string_pretty(manifest).unwrap().as_bytes());
+    replace_file(
+        &dir.join("descry-model.json"),
+        serde_json::to_string_pretty(manifest).unwrap().as_bytes(),
+    );
 }
 
 /// Gives a copy's manifest the engine file sizes a current import records (the real folders
@@ -92,7 +95,6 @@ bootstrap = 10
     study
 }
 
-
 /// Issue 12, case 12: the second model's graph is cut off (or missing). The run must fail
 /// in its checks, before the first model scores anything, naming the file and its sizes.
 #[test]
@@ -105,7 +107,10 @@ fn a_broken_second_model_fails_before_anything_is_scored() {
     let head = {
         use std::io::Read;
         let mut buf = vec![0u8; 1 << 20];
-        std::fs::File::open(model_dir(SMOL).join("model.onnx")).unwrap().read_exact(&mut buf).unwrap();
+        std::fs::File::open(model_dir(SMOL).join("model.onnx"))
+            .unwrap()
+            .read_exact(&mut buf)
+            .unwrap();
         buf
     };
     replace_file(&smol.join("model.onnx"), &head);
@@ -114,10 +119,19 @@ fn a_broken_second_model_fails_before_anything_is_scored() {
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(&out_dir));
     assert!(!out.status.success(), "a run with a truncated model.onnx succeeded");
     let err = stderr_text(&out);
-    assert!(err.contains("pairs[0].aligned.path") && err.contains(&smol.display().to_string()), "{err}");
-    assert!(err.contains("model.onnx has 1048576 bytes") && err.contains(&format!("records {full}")), "{err}");
+    assert!(
+        err.contains("pairs[0].aligned.path") && err.contains(&smol.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains("model.onnx has 1048576 bytes") && err.contains(&format!("records {full}")),
+        "{err}"
+    );
     assert!(err.contains("descry import") && err.contains("--force"), "{err}");
-    assert!(!out_dir.join("predictions").exists(), "the first model was scored before the broken one was found");
+    assert!(
+        !out_dir.join("predictions").exists(),
+        "the first model was scored before the broken one was found"
+    );
 
     // A missing graph: found the same way, even by a manifest without recorded sizes.
     std::fs::remove_file(smol.join("model.onnx")).unwrap();
@@ -127,8 +141,14 @@ fn a_broken_second_model_fails_before_anything_is_scored() {
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(&out_dir));
     assert!(!out.status.success());
     let err = stderr_text(&out);
-    assert!(err.contains("model.onnx is missing") && err.contains(&smol.display().to_string()), "{err}");
-    assert!(!out_dir.join("predictions").exists(), "the first model was scored before the broken one was found");
+    assert!(
+        err.contains("model.onnx is missing") && err.contains(&smol.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        !out_dir.join("predictions").exists(),
+        "the first model was scored before the broken one was found"
+    );
 }
 
 /// Issue 12, case 9: `--force` never deletes a folder holding a user's files, and the error
@@ -149,7 +169,10 @@ fn import_force_replaces_a_model_folder_and_nothing_else() {
             cmd.arg("--force");
         }
         let out = run(&mut cmd);
-        assert!(!out.status.success(), "import into a folder of user files succeeded (force: {force})");
+        assert!(
+            !out.status.success(),
+            "import into a folder of user files succeeded (force: {force})"
+        );
         let err = stderr_text(&out);
         assert!(err.contains(&mine.display().to_string()) && err.contains("notes.txt"), "{err}");
         assert!(err.contains("not a model folder"), "{err}");
@@ -163,14 +186,25 @@ fn import_force_replaces_a_model_folder_and_nothing_else() {
     let mut m = read_manifest(&copy);
     m["name"] = "stale".into();
     write_manifest(&copy, &m);
-    let out = run(descry().arg("import").arg(&gguf).arg("--out").arg(&copy).arg("--name").arg(SMOL).arg("--force"));
+    let out = run(descry()
+        .arg("import")
+        .arg(&gguf)
+        .arg("--out")
+        .arg(&copy)
+        .arg("--name")
+        .arg(SMOL)
+        .arg("--force"));
     assert!(out.status.success(), "{}", stderr_text(&out));
     let m = read_manifest(&copy);
     assert_eq!(m["name"], SMOL);
     // The new manifest records the graph's size, and it is the graph's size.
-    let recorded = m["engine_files"]["model.onnx"].as_u64().expect("engine_files in a new manifest");
+    let recorded =
+        m["engine_files"]["model.onnx"].as_u64().expect("engine_files in a new manifest");
     assert_eq!(recorded, std::fs::metadata(copy.join("model.onnx")).unwrap().len());
-    let left: Vec<String> = std::fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(left, [SMOL], "partial or replaced folders left behind");
     // The real folder is untouched.
     assert_eq!(read_manifest(&model_dir(SMOL))["name"], SMOL);
@@ -196,16 +230,34 @@ fn a_manifest_that_disagrees_with_the_graph_is_named_at_load() {
         let real = m[field].as_u64().unwrap();
         m[field] = (real + 1).into();
         write_manifest(&smol, &m);
-        let out = run(descry().arg("score").arg("--model").arg(&smol).arg("--input").arg(&input).arg("--threads").arg("2"));
+        let out = run(descry()
+            .arg("score")
+            .arg("--model")
+            .arg(&smol)
+            .arg("--input")
+            .arg(&input)
+            .arg("--threads")
+            .arg("2"));
         assert!(!out.status.success(), "{field} edited, yet scoring succeeded");
         let err = stderr_text(&out);
         assert!(err.contains(&smol.display().to_string()), "{err}");
-        assert!(err.contains(&format!("says {field} = {}", real + 1)) && err.contains(&format!("has {real}")), "{err}");
+        assert!(
+            err.contains(&format!("says {field} = {}", real + 1))
+                && err.contains(&format!("has {real}")),
+            "{err}"
+        );
         assert!(!err.contains("invalid dimensions"), "{err}");
     }
     // The manifest as imported loads and scores.
     write_manifest(&smol, &original);
-    let out = run(descry().arg("score").arg("--model").arg(&smol).arg("--input").arg(&input).arg("--threads").arg("2"));
+    let out = run(descry()
+        .arg("score")
+        .arg("--model")
+        .arg(&smol)
+        .arg("--input")
+        .arg(&input)
+        .arg("--threads")
+        .arg("2"));
     assert!(out.status.success(), "{}", stderr_text(&out));
 }
 
@@ -229,10 +281,18 @@ fn messages_name_what_a_user_can_set_or_run() {
     assert!(err.contains("backend.ort_library") && err.contains("ORT_DYLIB_PATH"), "{err}");
     assert!(err.contains("scripts/setup-models.sh") && !err.contains("ort_dylib"), "{err}");
 
-    let out = run(descry().arg("score").arg("--model").arg(tmp.path().join("no-model")).arg("--input").arg(&input));
+    let out = run(descry()
+        .arg("score")
+        .arg("--model")
+        .arg(tmp.path().join("no-model"))
+        .arg("--input")
+        .arg(&input));
     assert!(!out.status.success());
     let err = stderr_text(&out);
     assert!(err.contains("scripts/setup-models.sh") && !err.contains("scripts/setup.sh"), "{err}");
-    let scripts: Vec<String> = std::fs::read_dir(repo_root().join("scripts")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let scripts: Vec<String> = std::fs::read_dir(repo_root().join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(scripts.contains(&"setup-models.sh".to_string()), "{scripts:?}");
 }

@@ -16,7 +16,9 @@ fn names(listing: &serde_json::Value, kind: &str) -> BTreeSet<String> {
 }
 
 fn expected_games() -> BTreeSet<String> {
-    ["bargaining", "persuasion", "negotiation", "matrix", "lottery", "ultimatum"].map(String::from).into()
+    ["bargaining", "persuasion", "negotiation", "matrix", "lottery", "ultimatum"]
+        .map(String::from)
+        .into()
 }
 
 #[test]
@@ -43,11 +45,18 @@ fn broken_libraries_are_reported_and_the_rest_still_load() {
         }
     }
     // A file with a plugin's name that is not a shared library at all.
-    std::fs::write(dir.path().join("libdescry_not_a_library.so"), b"this is not an ELF file\n").unwrap();
+    std::fs::write(dir.path().join("libdescry_not_a_library.so"), b"this is not an ELF file\n")
+        .unwrap();
     // A real plugin built against another ABI version.
-    std::fs::copy(built_library("fixture_other_abi_game"), dir.path().join("libdescry_other_abi.so")).unwrap();
+    std::fs::copy(
+        built_library("fixture_other_abi_game"),
+        dir.path().join("libdescry_other_abi.so"),
+    )
+    .unwrap();
 
-    let listing = run_json(descry().arg("--plugin-dir").arg(dir.path()).args(["plugins", "--format", "json"]));
+    let listing = run_json(
+        descry().arg("--plugin-dir").arg(dir.path()).args(["plugins", "--format", "json"]),
+    );
     let failures = listing["failures"].as_array().expect("failures");
     assert_eq!(failures.len(), 2, "{listing:#}");
     let reason_of = |file: &str| {
@@ -75,8 +84,13 @@ fn descry_core_like_plugin_name(path: &std::path::Path) -> bool {
 #[test]
 fn a_panicking_plugin_is_an_error_naming_it_and_the_host_carries_on() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(built_library("fixture_panicking_game"), dir.path().join("libdescry_panicking.so")).unwrap();
-    std::fs::copy(built_library("descry_game_matrix"), dir.path().join("libdescry_game_matrix.so")).unwrap();
+    std::fs::copy(
+        built_library("fixture_panicking_game"),
+        dir.path().join("libdescry_panicking.so"),
+    )
+    .unwrap();
+    std::fs::copy(built_library("descry_game_matrix"), dir.path().join("libdescry_game_matrix.so"))
+        .unwrap();
     let study = dir.path().join("study.toml");
     std::fs::write(
         &study,
@@ -87,13 +101,19 @@ fn a_panicking_plugin_is_an_error_naming_it_and_the_host_carries_on() {
         ),
     )
     .unwrap();
-    let out = run(descry().arg("--plugin-dir").arg(dir.path()).arg("inspect").arg(&study).args(["--format", "json"]));
+    let out = run(descry()
+        .arg("--plugin-dir")
+        .arg(dir.path())
+        .arg("inspect")
+        .arg(&study)
+        .args(["--format", "json"]));
     // The process ended normally (an exit code, not a signal) and said which plugin failed.
     assert_eq!(out.status.code(), Some(1), "expected a clean failure exit");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("plugin 'panicking-fixture' panicked in load"), "{stderr}");
     // The other game was still inspected.
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    let matrix = report["games"].as_array().unwrap().iter().find(|g| g["name"] == "matrix").expect("matrix");
+    let matrix =
+        report["games"].as_array().unwrap().iter().find(|g| g["name"] == "matrix").expect("matrix");
     assert!(matrix["decision_points"].as_u64().unwrap() > 0, "{report:#}");
 }

@@ -61,7 +61,8 @@ fn a_killed_run_resumes_to_the_same_predictions() {
     assert_eq!(expected.len(), 6, "2 models × (2 matrix variants + 1 lottery)");
 
     // Kill at a point drawn from the uninterrupted run's duration, seeded by the clock.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let fraction = 0.2 + 0.6 * (nanos % 1000) as f64 / 1000.0;
     let kill_after = Duration::from_secs_f64(full_seconds * fraction);
     eprintln!("killing after {kill_after:?} of a {full_seconds:.1}s run");
@@ -71,7 +72,10 @@ fn a_killed_run_resumes_to_the_same_predictions() {
     // SIGKILL: no chance to clean up.
     child.kill().unwrap();
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the run finished before it could be killed; the test would prove nothing");
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed; the test would prove nothing"
+    );
 
     let out = run(&mut tiny_run(resumed.path()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -86,7 +90,8 @@ fn a_killed_run_resumes_to_the_same_predictions() {
                     continue;
                 }
                 // Numbers may differ in the last bits: the resumed run batches differently.
-                let (x, y): (f64, f64) = (a.parse().unwrap_or(f64::NAN), b.parse().unwrap_or(f64::NAN));
+                let (x, y): (f64, f64) =
+                    (a.parse().unwrap_or(f64::NAN), b.parse().unwrap_or(f64::NAN));
                 assert!((x - y).abs() <= 1e-5, "{} column {i}: {a} vs {b}", path_a.display());
             }
         }
@@ -128,12 +133,15 @@ fn report_metrics_equal_those_recomputed_from_the_predictions() {
 
     let mut table = csv::Reader::from_path(dir.path().join("tables/models.csv")).unwrap();
     let header = table.headers().unwrap().clone();
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+    };
     let mut checked = 0;
     for row in table.records() {
         let row = row.unwrap();
         let (model, game, variant) = (&row[col("model")], &row[col("game")], &row[col("variant")]);
-        let file = dir.path().join("predictions").join(model).join(game).join(format!("{variant}.csv"));
+        let file =
+            dir.path().join("predictions").join(model).join(game).join(format!("{variant}.csv"));
         let mut preds = csv::Reader::from_path(&file).unwrap();
         let h = preds.headers().unwrap().clone();
         let c = |n: &str| h.iter().position(|x| x == n).unwrap();
@@ -152,7 +160,10 @@ fn report_metrics_equal_those_recomputed_from_the_predictions() {
         assert_eq!(p.len(), expected, "{model}/{game}/{variant}: rows");
         let reported: f64 = row[col("metrics.pearson")].parse().unwrap();
         let recomputed = pearson(&p, &y, &w);
-        assert!((reported - recomputed).abs() < 1e-9, "{model}/{game}/{variant}: {reported} vs {recomputed}");
+        assert!(
+            (reported - recomputed).abs() < 1e-9,
+            "{model}/{game}/{variant}: {reported} vs {recomputed}"
+        );
         let mean_mass = mass.iter().sum::<f64>() / mass.len() as f64;
         assert!((row[col("mean_mass")].parse::<f64>().unwrap() - mean_mass).abs() < 1e-9);
         checked += 1;
@@ -167,7 +178,9 @@ fn report_metrics_equal_those_recomputed_from_the_predictions() {
     // majority) and 1 for none.
     let mut wins = csv::Reader::from_path(dir.path().join("tables/wins.csv")).unwrap();
     let h = wins.headers().unwrap().clone();
-    let c = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("wins.csv: no column {n}"));
+    let c = |n: &str| {
+        h.iter().position(|x| x == n).unwrap_or_else(|| panic!("wins.csv: no column {n}"))
+    };
     let mut rows = 0;
     for r in wins.records() {
         let r = r.unwrap();
@@ -217,12 +230,18 @@ fn bad_config_fails_before_scoring_naming_the_key() {
         .unwrap()
         .replace("$DESCRY_HOME/models/gemma-3-270m", "/nonexistent/model-folder");
     std::fs::write(&study, text).unwrap();
-    let out = run(descry().arg("run").arg(&study).arg("--out").arg(dir.path().join("out")).arg("--set").arg(format!(
-        "data.root=\"{}\"",
-        shared_dir().join("data").display()
-    )));
+    let out = run(descry()
+        .arg("run")
+        .arg(&study)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--set")
+        .arg(format!("data.root=\"{}\"", shared_dir().join("data").display())));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pairs[0].base.path") && err.contains("/nonexistent/model-folder"), "{err}");
+    assert!(
+        err.contains("pairs[0].base.path") && err.contains("/nonexistent/model-folder"),
+        "{err}"
+    );
     assert!(!dir.path().join("out/predictions").exists());
 }

@@ -59,10 +59,12 @@ fn write_study(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn run_study(study: &Path, out: &Path) -> Command {
     let mut cmd = descry();
-    cmd.arg("run").arg(study).arg("--out").arg(out).arg("--set").arg(format!(
-        "data.root=\"{}\"",
-        shared_dir().join("data").display()
-    ));
+    cmd.arg("run")
+        .arg(study)
+        .arg("--out")
+        .arg(out)
+        .arg("--set")
+        .arg(format!("data.root=\"{}\"", shared_dir().join("data").display()));
     cmd
 }
 
@@ -70,7 +72,6 @@ fn ok(out: Output) -> Output {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out
 }
-
 
 /// `tables/models.csv` as (model, game, variant) → n.
 fn models_table(run_dir: &Path) -> Vec<(String, String, String, usize)> {
@@ -81,7 +82,12 @@ fn models_table(run_dir: &Path) -> Vec<(String, String, String, usize)> {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[col("model")].to_string(), r[col("game")].to_string(), r[col("variant")].to_string(), r[col("n")].parse().unwrap())
+            (
+                r[col("model")].to_string(),
+                r[col("game")].to_string(),
+                r[col("variant")].to_string(),
+                r[col("n")].parse().unwrap(),
+            )
         })
         .collect();
     rows.sort();
@@ -212,7 +218,11 @@ bootstrap = 10
     let study = write_study(dir.path(), "clash.toml", &clash);
     let out = run(&mut run_study(&study, &dir.path().join("clash")));
     assert!(!out.status.success());
-    assert!(stderr_text(&out).contains("pairs[1].base") && stderr_text(&out).contains("a b"), "{}", stderr_text(&out));
+    assert!(
+        stderr_text(&out).contains("pairs[1].base") && stderr_text(&out).contains("a b"),
+        "{}",
+        stderr_text(&out)
+    );
     assert!(!dir.path().join("clash/predictions").exists());
 }
 
@@ -221,7 +231,8 @@ bootstrap = 10
 fn a_study_with_nothing_to_compare_fails() {
     let dir = tempfile::tempdir().unwrap();
     // The only pair is excluded: base and aligned are the same weights.
-    let same = study_text(1, false, 10).replace("models/gemma-3-270m", "models/smollm2-135m-instruct");
+    let same =
+        study_text(1, false, 10).replace("models/gemma-3-270m", "models/smollm2-135m-instruct");
     let study = write_study(dir.path(), "same.toml", &same);
     let out = run(&mut run_study(&study, &dir.path().join("same")));
     assert!(!out.status.success());
@@ -301,7 +312,11 @@ fn tampered_store_rows_fail_naming_file_and_line() {
         let out = run(&mut run_study(&study, &out_dir));
         assert!(!out.status.success());
         assert!(stderr_text(&out).contains(&file.display().to_string()), "{}", stderr_text(&out));
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "the tampered file is left for the user to see");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "the tampered file is left for the user to see"
+        );
     }
 }
 
@@ -312,7 +327,8 @@ fn a_second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let study = write_study(dir.path(), "s.toml", &study_text(2, true, 10));
-    let mut first = run_study(&study, &out_dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut first =
+        run_study(&study, &out_dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     // The lock is taken once data is loaded; the run.json appears right after.
     while !out_dir.join("run.json").is_file() {
@@ -325,7 +341,11 @@ fn a_second_writer_is_refused() {
     assert!(status.success(), "the first run failed");
     assert!(!second.status.success(), "the second writer was not refused");
     let err = stderr_text(&second);
-    assert!(err.contains("in use by another descry process") && err.contains(&format!("pid {first_pid}")), "{err}");
+    assert!(
+        err.contains("in use by another descry process")
+            && err.contains(&format!("pid {first_pid}")),
+        "{err}"
+    );
     let table = models_table(&out_dir);
     let n: Vec<usize> = table.iter().map(|r| r.3).collect();
     assert_eq!(n, [4, 20, 4, 20], "{table:?}");
@@ -343,7 +363,8 @@ fn a_killed_run_never_leaves_an_old_report_beside_a_new_record() {
     ok(run(&mut run_study(&study, &out_dir)));
     let resamples = |out_dir: &Path| -> usize {
         let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out_dir.join("run.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("run.json")).unwrap())
+                .unwrap();
         record["settings"]["bootstrap"].as_u64().unwrap() as usize
     };
     assert_eq!(resamples(&out_dir), 20);
@@ -356,14 +377,19 @@ fn a_killed_run_never_leaves_an_old_report_beside_a_new_record() {
     for (i, fraction) in [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95].iter().enumerate() {
         let bootstrap = if i % 2 == 0 { 20 } else { 7 };
         let mut cmd = run_study(&study, &out_dir);
-        cmd.args(["--set", &format!("analysis.bootstrap={bootstrap}")]).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(["--set", &format!("analysis.bootstrap={bootstrap}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         std::thread::sleep(whole.mul_f64(*fraction));
         let _ = child.kill();
         let _ = child.wait();
         let record = resamples(&out_dir);
         match std::fs::read_to_string(out_dir.join("report.md")) {
-            Ok(md) => assert!(md.contains(&format!("({record} resamples)")), "report of another record ({record}):\n{md}"),
+            Ok(md) => assert!(
+                md.contains(&format!("({record} resamples)")),
+                "report of another record ({record}):\n{md}"
+            ),
             Err(_) => saw_missing_report = true,
         }
         // `descry report` rebuilds the record's report, or says the run must be finished.

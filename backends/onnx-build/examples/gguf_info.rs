@@ -16,8 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{path}: GGUF v{}, opened in {:?}", g.version(), t0.elapsed());
     for (k, v) in g.metadata() {
         match v {
-            MetaValue::Array(items) => println!("  {k}: array of {} ({})", items.len(),
-                items.first().map(|i| i.type_name()).unwrap_or("-")),
+            MetaValue::Array(items) => println!(
+                "  {k}: array of {} ({})",
+                items.len(),
+                items.first().map(|i| i.type_name()).unwrap_or("-")
+            ),
             MetaValue::String(s) if s.len() > 80 => println!("  {k}: string of {} bytes", s.len()),
             other => println!("  {k}: {other:?}"),
         }

@@ -87,9 +87,7 @@ pub enum ImportError {
     },
 
     /// The source's architecture is not one this importer knows.
-    #[error(
-        "{path}: architecture \"{arch}\" is not supported (supported: llama, gemma3)"
-    )]
+    #[error("{path}: architecture \"{arch}\" is not supported (supported: llama, gemma3)")]
     UnknownArchitecture {
         /// The architecture named by the source.
         arch: String,

@@ -222,7 +222,11 @@ struct HeaderReader<'a> {
 
 impl HeaderReader<'_> {
     fn truncated(&self) -> ImportError {
-        ImportError::Truncated { path: self.path.to_path_buf(), what: self.what.clone(), offset: self.pos }
+        ImportError::Truncated {
+            path: self.path.to_path_buf(),
+            what: self.what.clone(),
+            offset: self.pos,
+        }
     }
 
     fn format(&self, reason: String) -> ImportError {
@@ -238,7 +242,14 @@ impl HeaderReader<'_> {
     /// `plausible`), else the field itself is corrupt. Telling them apart matters: a
     /// re-download fixes the first, while the second means the file was damaged or
     /// written wrongly.
-    fn past_the_end(&self, field: &str, at: u64, value: u64, needed: u64, plausible: u64) -> ImportError {
+    fn past_the_end(
+        &self,
+        field: &str,
+        at: u64,
+        value: u64,
+        needed: u64,
+        plausible: u64,
+    ) -> ImportError {
         if value <= plausible {
             return self.truncated();
         }
@@ -322,16 +333,20 @@ impl HeaderReader<'_> {
                     8 | 10 | 11 | 12 => 8,
                     9 => 12,
                     other => {
-                        return Err(self.format(format!(
-                            "{}: unknown array element type {other}",
-                            self.what
-                        )))
+                        return Err(self
+                            .format(format!("{}: unknown array element type {other}", self.what)))
                     }
                 };
                 // Refuse counts the rest of the file cannot hold before allocating.
                 let needed = count.saturating_mul(min_size);
                 if needed > self.remaining() {
-                    return Err(self.past_the_end("array length", at, count, needed, PLAUSIBLE_ARRAY_LEN));
+                    return Err(self.past_the_end(
+                        "array length",
+                        at,
+                        count,
+                        needed,
+                        PLAUSIBLE_ARRAY_LEN,
+                    ));
                 }
                 let mut items = Vec::with_capacity(count as usize);
                 for _ in 0..count {
@@ -377,7 +392,9 @@ impl GgufFile {
         // Each metadata entry takes at least 13 bytes (key length, type, one byte of value)
         // and each tensor info 24; a count the rest of the file cannot hold is either cut
         // off (reported by the reads below, which say where) or corrupt.
-        for (field, at, count, each) in [("tensor count", 8, n_tensors, 24u64), ("metadata entry count", 16, n_kv, 13)] {
+        for (field, at, count, each) in
+            [("tensor count", 8, n_tensors, 24u64), ("metadata entry count", 16, n_kv, 13)]
+        {
             let needed = count.saturating_mul(each);
             if needed > r.remaining() && count > PLAUSIBLE_ENTRY_COUNT {
                 return Err(r.past_the_end(field, at, count, needed, PLAUSIBLE_ENTRY_COUNT));
@@ -421,7 +438,9 @@ impl GgufFile {
             r.what = format!("the info of tensor \"{name}\"");
             let n_dims = r.u32()?;
             if n_dims > MAX_DIMS {
-                return Err(r.format(format!("tensor \"{name}\" has {n_dims} dimensions (at most {MAX_DIMS})")));
+                return Err(r.format(format!(
+                    "tensor \"{name}\" has {n_dims} dimensions (at most {MAX_DIMS})"
+                )));
             }
             let mut dims = Vec::with_capacity(n_dims as usize);
             for _ in 0..n_dims {
@@ -444,7 +463,17 @@ impl GgufFile {
         }
         let data_offset = r.pos.div_ceil(alignment) * alignment;
 
-        let gguf = GgufFile { path: path.to_path_buf(), file_len, version, alignment, data_offset, metadata, tensors, by_name, file };
+        let gguf = GgufFile {
+            path: path.to_path_buf(),
+            file_len,
+            version,
+            alignment,
+            data_offset,
+            metadata,
+            tensors,
+            by_name,
+            file,
+        };
         gguf.check_tensor_extents()?;
         Ok(gguf)
     }
@@ -471,7 +500,9 @@ impl GgufFile {
                 continue;
             };
             let end = self.data_offset.checked_add(t.offset).and_then(|s| s.checked_add(bytes));
-            if end.is_none_or(|e| e > self.file_len) && first_cut.is_none_or(|c| t.offset < c.offset) {
+            if end.is_none_or(|e| e > self.file_len)
+                && first_cut.is_none_or(|c| t.offset < c.offset)
+            {
                 first_cut = Some(t);
             }
         }
@@ -516,9 +547,10 @@ impl GgufFile {
     }
 
     fn require(&self, key: &str) -> Result<&MetaValue, ImportError> {
-        self.metadata
-            .get(key)
-            .ok_or_else(|| ImportError::MissingMetadata { path: self.path.clone(), key: key.to_string() })
+        self.metadata.get(key).ok_or_else(|| ImportError::MissingMetadata {
+            path: self.path.clone(),
+            key: key.to_string(),
+        })
     }
 
     fn bad(&self, key: &str, expected: &str, found: &MetaValue) -> ImportError {
@@ -635,8 +667,10 @@ impl GgufFile {
     }
 
     fn require_tensor(&self, name: &str) -> Result<&TensorInfo, ImportError> {
-        self.tensor_info(name)
-            .ok_or_else(|| ImportError::MissingTensor { path: self.path.clone(), tensor: name.to_string() })
+        self.tensor_info(name).ok_or_else(|| ImportError::MissingTensor {
+            path: self.path.clone(),
+            tensor: name.to_string(),
+        })
     }
 
     /// The raw stored bytes of a tensor (for types [`tensor_f32`](Self::tensor_f32) cannot
@@ -655,7 +689,9 @@ impl GgufFile {
                 // The size was checked on open, so the file shrank since.
                 ImportError::Truncated {
                     path: self.path.clone(),
-                    what: format!("the data of tensor \"{name}\" (the file changed after it was opened)"),
+                    what: format!(
+                        "the data of tensor \"{name}\" (the file changed after it was opened)"
+                    ),
                     offset: start,
                 }
             } else {
@@ -692,7 +728,11 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io
 }
 
 #[cfg(windows)]
-pub(crate) fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+pub(crate) fn read_exact_at(
+    file: &File,
+    mut buf: &mut [u8],
+    mut offset: u64,
+) -> std::io::Result<()> {
     use std::os::windows::fs::FileExt;
     while !buf.is_empty() {
         match file.seek_read(buf, offset) {
@@ -760,7 +800,13 @@ pub(crate) mod tests {
             }
             self.kv(key, 9, b)
         }
-        pub(crate) fn tensor(mut self, name: &str, dims: &[u64], type_id: u32, data: Vec<u8>) -> Self {
+        pub(crate) fn tensor(
+            mut self,
+            name: &str,
+            dims: &[u64],
+            type_id: u32,
+            data: Vec<u8>,
+        ) -> Self {
             self.tensors.push((name.into(), dims.to_vec(), type_id, data));
             self
         }
@@ -803,7 +849,8 @@ pub(crate) mod tests {
     }
 
     fn sample() -> Builder {
-        let f32s: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let f32s: Vec<u8> =
+            [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut q8 = half::f16::from_f32(0.5).to_bits().to_le_bytes().to_vec();
         q8.extend((0..32).map(|i| i as u8));
         Builder::default()
@@ -917,24 +964,40 @@ pub(crate) mod tests {
         b.extend((1u64 << 60).to_le_bytes());
         let p = Builder::default().kv("huge", 9, b).write(dir.path(), "a.gguf");
         let err = GgufFile::open(&p).unwrap_err().to_string();
-        assert!(err.contains("a.gguf") && err.contains("array length") && err.contains("corrupt"), "{err}");
+        assert!(
+            err.contains("a.gguf") && err.contains("array length") && err.contains("corrupt"),
+            "{err}"
+        );
         // A string claiming u64::MAX bytes.
-        let p = Builder::default().kv("s", 8, u64::MAX.to_le_bytes().to_vec()).write(dir.path(), "b.gguf");
+        let p = Builder::default()
+            .kv("s", 8, u64::MAX.to_le_bytes().to_vec())
+            .write(dir.path(), "b.gguf");
         let err = GgufFile::open(&p).unwrap_err().to_string();
-        assert!(err.contains("b.gguf") && err.contains("string length") && !err.contains("truncated"), "{err}");
+        assert!(
+            err.contains("b.gguf") && err.contains("string length") && !err.contains("truncated"),
+            "{err}"
+        );
         // A bad value type, a bad magic, a bad version.
         let p = Builder::default().kv("s", 77, vec![]).write(dir.path(), "c.gguf");
         assert!(GgufFile::open(&p).unwrap_err().to_string().contains("unknown value type 77"));
         let mut bytes = sample().bytes();
         bytes[0] = b'X';
         std::fs::write(dir.path().join("d.gguf"), &bytes).expect("write");
-        assert!(GgufFile::open(dir.path().join("d.gguf")).unwrap_err().to_string().contains("magic"));
+        assert!(GgufFile::open(dir.path().join("d.gguf"))
+            .unwrap_err()
+            .to_string()
+            .contains("magic"));
         let mut bytes = sample().bytes();
         bytes[4] = 9;
         std::fs::write(dir.path().join("e.gguf"), &bytes).expect("write");
-        assert!(GgufFile::open(dir.path().join("e.gguf")).unwrap_err().to_string().contains("version 9"));
+        assert!(GgufFile::open(dir.path().join("e.gguf"))
+            .unwrap_err()
+            .to_string()
+            .contains("version 9"));
         // A tensor of absurd size: reported as truncated data, not allocated.
-        let p = Builder::default().tensor("t", &[1 << 40, 1 << 20], 0, vec![]).write(dir.path(), "f.gguf");
+        let p = Builder::default()
+            .tensor("t", &[1 << 40, 1 << 20], 0, vec![])
+            .write(dir.path(), "f.gguf");
         let err = GgufFile::open(&p).unwrap_err().to_string();
         assert!(err.contains("tensor \"t\""), "{err}");
         // A missing file.
@@ -958,7 +1021,12 @@ pub(crate) mod tests {
         let err = GgufFile::open(&p).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, ImportError::Format { .. }), "{msg}");
-        assert!(msg.contains("corrupt.gguf") && msg.contains("string length") && msg.contains("byte offset 24"), "{msg}");
+        assert!(
+            msg.contains("corrupt.gguf")
+                && msg.contains("string length")
+                && msg.contains("byte offset 24"),
+            "{msg}"
+        );
         assert!(msg.contains("metadata entry #0") && !msg.contains("truncated"), "{msg}");
         // The same header cut inside the key: a truncation.
         let bytes = sample().bytes();
@@ -969,14 +1037,22 @@ pub(crate) mod tests {
         bytes[15] = 0x10;
         std::fs::write(&p, &bytes).expect("write");
         let msg = GgufFile::open(&p).unwrap_err().to_string();
-        assert!(msg.contains("tensor count") && msg.contains("byte offset 8") && msg.contains("corrupt"), "{msg}");
+        assert!(
+            msg.contains("tensor count")
+                && msg.contains("byte offset 8")
+                && msg.contains("corrupt"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn unsupported_type_is_reported_on_read() {
         let dir = tempfile::tempdir().expect("tempdir");
         // IQ2_XS (17): 256 elements in 74 bytes.
-        let p = Builder::default().tensor("x", &[256], 17, vec![0; 74]).tensor("u", &[4], 200, vec![0; 4]).write(dir.path(), "u.gguf");
+        let p = Builder::default()
+            .tensor("x", &[256], 17, vec![0; 74])
+            .tensor("u", &[4], 200, vec![0; 4])
+            .write(dir.path(), "u.gguf");
         let g = GgufFile::open(&p).expect("open");
         let err = g.tensor_f32("x").unwrap_err().to_string();
         assert!(err.contains("\"x\"") && err.contains("IQ2_XS"), "{err}");

@@ -80,7 +80,11 @@ impl Shard {
     fn open(path: &Path) -> Result<Shard, ImportError> {
         let file = File::open(path).map_err(|e| ImportError::io(path, e))?;
         let file_len = file.metadata().map_err(|e| ImportError::io(path, e))?.len();
-        let truncated = |what: &str, offset: u64| ImportError::Truncated { path: path.to_path_buf(), what: what.to_string(), offset };
+        let truncated = |what: &str, offset: u64| ImportError::Truncated {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            offset,
+        };
         if file_len < 8 {
             return Err(truncated("the header length", file_len));
         }
@@ -88,7 +92,11 @@ impl Shard {
         (&file).read_exact(&mut len).map_err(|e| ImportError::io(path, e))?;
         let n = u64::from_le_bytes(len);
         if n > MAX_HEADER {
-            return Err(format_err(path, "safetensors", format!("header length {n} is implausible")));
+            return Err(format_err(
+                path,
+                "safetensors",
+                format!("header length {n} is implausible"),
+            ));
         }
         if 8 + n > file_len {
             return Err(truncated("the header", file_len));
@@ -112,12 +120,21 @@ impl Shard {
                 .shape
                 .iter()
                 .try_fold(info.dtype.size(), |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| format_err(path, "safetensors", format!("tensor \"{name}\" has an impossible shape {:?}", info.shape)))?;
+                .ok_or_else(|| {
+                    format_err(
+                        path,
+                        "safetensors",
+                        format!("tensor \"{name}\" has an impossible shape {:?}", info.shape),
+                    )
+                })?;
             if e < s || e - s != expected {
                 return Err(format_err(
                     path,
                     "safetensors",
-                    format!("tensor \"{name}\": data offsets {s}..{e} do not match shape {:?} of {:?}", info.shape, info.dtype),
+                    format!(
+                        "tensor \"{name}\": data offsets {s}..{e} do not match shape {:?} of {:?}",
+                        info.shape, info.dtype
+                    ),
                 ));
             }
             if data_start + e as u64 > file_len {
@@ -139,14 +156,18 @@ impl HfCheckpoint {
         let index_path = dir.join("model.safetensors.index.json");
         let files: Vec<PathBuf> = if index_path.is_file() {
             let index = read_json(&index_path)?;
-            let map = index["weight_map"]
-                .as_object()
-                .ok_or_else(|| format_err(&index_path, "safetensors index", "no \"weight_map\" object".into()))?;
+            let map = index["weight_map"].as_object().ok_or_else(|| {
+                format_err(&index_path, "safetensors index", "no \"weight_map\" object".into())
+            })?;
             let mut files: Vec<&str> = Vec::new();
             for (name, file) in map {
-                let file = file
-                    .as_str()
-                    .ok_or_else(|| format_err(&index_path, "safetensors index", format!("weight_map[\"{name}\"] is not a file name")))?;
+                let file = file.as_str().ok_or_else(|| {
+                    format_err(
+                        &index_path,
+                        "safetensors index",
+                        format!("weight_map[\"{name}\"] is not a file name"),
+                    )
+                })?;
                 if !files.contains(&file) {
                     files.push(file);
                 }
@@ -177,7 +198,11 @@ impl HfCheckpoint {
             let shard = Shard::open(&path)?;
             for name in shard.metadata.tensors().keys() {
                 if by_name.insert(name.clone(), shards.len()).is_some() {
-                    return Err(format_err(&path, "safetensors", format!("tensor \"{name}\" is stored in more than one file")));
+                    return Err(format_err(
+                        &path,
+                        "safetensors",
+                        format!("tensor \"{name}\" is stored in more than one file"),
+                    ));
                 }
             }
             shards.push(shard);
@@ -185,13 +210,24 @@ impl HfCheckpoint {
 
         let tokenizer_json = read_optional(&dir.join("tokenizer.json"))?;
         let config_path = dir.join("tokenizer_config.json");
-        let tokenizer_config = if config_path.is_file() { Some(read_json(&config_path)?) } else { None };
+        let tokenizer_config =
+            if config_path.is_file() { Some(read_json(&config_path)?) } else { None };
         let chat_template = match read_optional(&dir.join("chat_template.jinja"))? {
             Some(t) => Some(t),
-            None => tokenizer_config.as_ref().and_then(|c| chat_template_from_config(&c["chat_template"])),
+            None => tokenizer_config
+                .as_ref()
+                .and_then(|c| chat_template_from_config(&c["chat_template"])),
         };
 
-        Ok(HfCheckpoint { dir: dir.to_path_buf(), config, shards, by_name, tokenizer_json, tokenizer_config, chat_template })
+        Ok(HfCheckpoint {
+            dir: dir.to_path_buf(),
+            config,
+            shards,
+            by_name,
+            tokenizer_json,
+            tokenizer_config,
+            chat_template,
+        })
     }
 
     /// The checkpoint folder.
@@ -221,22 +257,26 @@ impl HfCheckpoint {
 
     /// Shape and dtype of a tensor, if present.
     pub fn tensor_info(&self, name: &str) -> Option<HfTensorInfo> {
-        self.raw_info(name).map(|(_, i)| HfTensorInfo { dtype: format!("{:?}", i.dtype), shape: i.shape.clone() })
+        self.raw_info(name)
+            .map(|(_, i)| HfTensorInfo { dtype: format!("{:?}", i.dtype), shape: i.shape.clone() })
     }
 
     /// Reads a tensor and converts it to `f32` (from F32, F16 or BF16; F64 is rounded).
     /// The name is the checkpoint's own (e.g. `model.layers.0.self_attn.q_proj.weight`).
     pub fn tensor_f32(&self, name: &str) -> Result<Tensor, ImportError> {
-        let (shard, info) = self
-            .raw_info(name)
-            .ok_or_else(|| ImportError::MissingTensor { path: self.dir.clone(), tensor: name.to_string() })?;
+        let (shard, info) = self.raw_info(name).ok_or_else(|| ImportError::MissingTensor {
+            path: self.dir.clone(),
+            tensor: name.to_string(),
+        })?;
         let (s, e) = info.data_offsets;
         let mut bytes = vec![0u8; e - s];
         read_exact_at(&shard.file, &mut bytes, shard.data_start + s as u64).map_err(|err| {
             if err.kind() == std::io::ErrorKind::UnexpectedEof {
                 ImportError::Truncated {
                     path: shard.path.clone(),
-                    what: format!("the data of tensor \"{name}\" (the file changed after it was opened)"),
+                    what: format!(
+                        "the data of tensor \"{name}\" (the file changed after it was opened)"
+                    ),
                     offset: shard.data_start + s as u64,
                 }
             } else {
@@ -283,7 +323,10 @@ fn chat_template_from_config(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Array(items) => {
-            let named: HashMap<&str, &str> = items.iter().filter_map(|i| Some((i["name"].as_str()?, i["template"].as_str()?))).collect();
+            let named: HashMap<&str, &str> = items
+                .iter()
+                .filter_map(|i| Some((i["name"].as_str()?, i["template"].as_str()?)))
+                .collect();
             named.get("default").map(|s| s.to_string())
         }
         _ => None,
@@ -305,14 +348,26 @@ mod tests {
     }
 
     fn checkpoint(dir: &Path) {
-        std::fs::write(dir.join("config.json"), r#"{"model_type": "llama", "hidden_size": 2}"#).expect("config");
+        std::fs::write(dir.join("config.json"), r#"{"model_type": "llama", "hidden_size": 2}"#)
+            .expect("config");
         let f32s: Vec<u8> = [1.0f32, -2.0, 3.5, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let f16s: Vec<u8> = [0.5f32, -1.0].iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
-        let bf16s: Vec<u8> = [2.0f32, -0.25, 8.0].iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect();
-        write_shard(&dir.join("model-00001-of-00002.safetensors"), &[("a.weight", Dtype::F32, vec![2, 2], f32s)]);
+        let f16s: Vec<u8> =
+            [0.5f32, -1.0].iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+        let bf16s: Vec<u8> = [2.0f32, -0.25, 8.0]
+            .iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect();
+        write_shard(
+            &dir.join("model-00001-of-00002.safetensors"),
+            &[("a.weight", Dtype::F32, vec![2, 2], f32s)],
+        );
         write_shard(
             &dir.join("model-00002-of-00002.safetensors"),
-            &[("b.weight", Dtype::F16, vec![2], f16s), ("c.weight", Dtype::BF16, vec![3, 1], bf16s), ("ids", Dtype::I64, vec![1], vec![0; 8])],
+            &[
+                ("b.weight", Dtype::F16, vec![2], f16s),
+                ("c.weight", Dtype::BF16, vec![3, 1], bf16s),
+                ("ids", Dtype::I64, vec![1], vec![0; 8]),
+            ],
         );
         std::fs::write(
             dir.join("model.safetensors.index.json"),
@@ -322,7 +377,11 @@ mod tests {
         )
         .expect("index");
         std::fs::write(dir.join("tokenizer.json"), "{}").expect("tok");
-        std::fs::write(dir.join("tokenizer_config.json"), r#"{"chat_template": [{"name": "default", "template": "T"}]}"#).expect("tc");
+        std::fs::write(
+            dir.join("tokenizer_config.json"),
+            r#"{"chat_template": [{"name": "default", "template": "T"}]}"#,
+        )
+        .expect("tc");
     }
 
     #[test]
@@ -334,7 +393,10 @@ mod tests {
         assert_eq!(ck.tensor_names(), ["a.weight", "b.weight", "c.weight", "ids"]);
         assert_eq!(ck.safetensors_files().len(), 2);
         let a = ck.tensor_f32("a.weight").expect("a");
-        assert_eq!((a.shape.as_slice(), a.data.as_slice()), (&[2, 2][..], &[1.0, -2.0, 3.5, 4.0][..]));
+        assert_eq!(
+            (a.shape.as_slice(), a.data.as_slice()),
+            (&[2, 2][..], &[1.0, -2.0, 3.5, 4.0][..])
+        );
         assert_eq!(ck.tensor_f32("b.weight").expect("b").data, [0.5, -1.0]);
         let c = ck.tensor_f32("c.weight").expect("c");
         assert_eq!((c.shape.as_slice(), c.data.as_slice()), (&[3, 1][..], &[2.0, -0.25, 8.0][..]));

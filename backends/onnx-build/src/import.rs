@@ -94,22 +94,17 @@ pub fn import(source: &Path, out: &Path, opts: &ImportOptions) -> Result<Manifes
             what: "a model folder".into(),
         });
     }
-    let file_name = out
-        .file_name()
-        .ok_or_else(|| ImportError::UnrecognizedSource {
-            path: out.to_path_buf(),
-            reason: "the output path has no folder name".into(),
-        })?;
+    let file_name = out.file_name().ok_or_else(|| ImportError::UnrecognizedSource {
+        path: out.to_path_buf(),
+        reason: "the output path has no folder name".into(),
+    })?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| ImportError::io(&parent, e))?;
-    let partial = parent.join(format!(
-        "{}.partial-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let partial =
+        parent.join(format!("{}.partial-{}", file_name.to_string_lossy(), std::process::id()));
     if partial.exists() {
         // Left over by an earlier run of a process with our pid: nobody else owns it.
         std::fs::remove_dir_all(&partial).map_err(|e| ImportError::io(&partial, e))?;
@@ -210,7 +205,11 @@ pub fn output_state(out: &Path) -> Result<OutputState, ImportError> {
     if !foreign.is_empty() {
         foreign.sort();
         let shown = foreign.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-        let more = if foreign.len() > 5 { format!(" and {} more", foreign.len() - 5) } else { String::new() };
+        let more = if foreign.len() > 5 {
+            format!(" and {} more", foreign.len() - 5)
+        } else {
+            String::new()
+        };
         return Err(refuse(format!(
             "it holds {shown}{more}, which an import does not write (a model folder holds only {}); \
              choose another --out, or move those away",
@@ -296,9 +295,7 @@ fn build_folder(
         num_kv_heads: cfg.num_kv_heads,
         head_dim: cfg.head_dim,
         context_length: cfg.context_length,
-        sliding_window: cfg
-            .sliding_window
-            .filter(|_| cfg.layer_sliding.iter().any(|&s| s)),
+        sliding_window: cfg.sliding_window.filter(|_| cfg.layer_sliding.iter().any(|&s| s)),
         non_embedding_params: built.non_embedding_params,
         has_chat_template: dir.join("chat_template.jinja").is_file(),
         add_bos_token: tok.add_bos_token,
@@ -311,7 +308,10 @@ fn build_folder(
 }
 
 /// The byte sizes of the files the backend loads, as written into `dir`.
-fn engine_files(dir: &Path, external: bool) -> Result<std::collections::BTreeMap<String, u64>, ImportError> {
+fn engine_files(
+    dir: &Path,
+    external: bool,
+) -> Result<std::collections::BTreeMap<String, u64>, ImportError> {
     let mut names = vec!["model.onnx"];
     if external {
         names.push(onnx::EXTERNAL_DATA_FILE);
@@ -335,14 +335,12 @@ fn build_hf(
 ) -> Result<(ModelConfig, crate::arch::BuiltGraph, String), ImportError> {
     let ckpt = HfCheckpoint::open(source)?;
     let cfg = ModelConfig::from_hf_config(ckpt.config(), &source.join("config.json"))?;
-    let tokenizer_json = ckpt
-        .tokenizer_json()
-        .ok_or_else(|| ImportError::Tokenizer {
-            path: source.to_path_buf(),
-            reason: "no tokenizer.json in the checkpoint folder (save the tokenizer with \
+    let tokenizer_json = ckpt.tokenizer_json().ok_or_else(|| ImportError::Tokenizer {
+        path: source.to_path_buf(),
+        reason: "no tokenizer.json in the checkpoint folder (save the tokenizer with \
                  `tokenizer.save_pretrained(DIR)` from a fast tokenizer)"
-                .into(),
-        })?;
+            .into(),
+    })?;
     let built = build_graph(&cfg, &HfWeights::new(&ckpt, &cfg), weights)?;
 
     let write = |name: &str, text: &str| {
@@ -350,10 +348,7 @@ fn build_hf(
         std::fs::write(&p, text).map_err(|e| ImportError::io(&p, e))
     };
     write("tokenizer.json", tokenizer_json)?;
-    let mut config = ckpt
-        .tokenizer_config()
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
+    let mut config = ckpt.tokenizer_config().cloned().unwrap_or_else(|| serde_json::json!({}));
     if let Some(obj) = config.as_object_mut() {
         if !obj.contains_key("add_bos_token") {
             // The manifest and the host read this flag; when the checkpoint leaves it out,
@@ -393,9 +388,7 @@ fn post_processor_adds_bos(tokenizer_json: &str) -> bool {
     };
     match pp["type"].as_str() {
         Some("TemplateProcessing") => template(pp),
-        Some("Sequence") => pp["processors"]
-            .as_array()
-            .is_some_and(|ps| ps.iter().any(template)),
+        Some("Sequence") => pp["processors"].as_array().is_some_and(|ps| ps.iter().any(template)),
         _ => false,
     }
 }
@@ -421,18 +414,14 @@ impl TokenizerFacts {
         let token = |k: &str| -> Option<String> {
             match v.get(k)? {
                 serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Object(o) => o
-                    .get("content")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_string),
+                serde_json::Value::Object(o) => {
+                    o.get("content").and_then(|c| c.as_str()).map(str::to_string)
+                }
                 _ => None,
             }
         };
         Ok(TokenizerFacts {
-            add_bos_token: v
-                .get("add_bos_token")
-                .and_then(|b| b.as_bool())
-                .unwrap_or(false),
+            add_bos_token: v.get("add_bos_token").and_then(|b| b.as_bool()).unwrap_or(false),
             bos_token: token("bos_token"),
             eos_token: token("eos_token"),
         })
@@ -459,10 +448,7 @@ fn sha256_files(files: &[PathBuf]) -> Result<String, ImportError> {
 /// The default model name: the file (or folder) name, lower-cased, without `.gguf` and
 /// without a trailing quantization tag (`.Q4_1`, `-q4_k_m`, `-f16`, ...).
 pub fn default_name(source: &Path) -> String {
-    let stem = source
-        .file_name()
-        .map(|s| s.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
+    let stem = source.file_name().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
     let mut name = stem.strip_suffix(".gguf").unwrap_or(&stem).to_string();
     if let Some(idx) = name.rfind(['.', '-']) {
         let tag = &name[idx + 1..];
@@ -508,7 +494,10 @@ mod tests {
             assert!(msg.contains("not a model folder") && msg.contains("thesis.tex"), "{msg}");
             assert!(msg.contains(&out.display().to_string()), "{msg}");
             assert!(!msg.contains("--force"), "suggests --force, which would refuse: {msg}");
-            assert_eq!(std::fs::read_to_string(out.join("thesis.tex")).expect("kept"), "years of work");
+            assert_eq!(
+                std::fs::read_to_string(out.join("thesis.tex")).expect("kept"),
+                "years of work"
+            );
         }
     }
 
@@ -549,17 +538,8 @@ mod tests {
             default_name(Path::new("/x/SmolLM2-135M-Instruct.Q4_1.gguf")),
             "smollm2-135m-instruct"
         );
-        assert_eq!(
-            default_name(Path::new("gemma-3-270m-q4_k_m.gguf")),
-            "gemma-3-270m"
-        );
-        assert_eq!(
-            default_name(Path::new("models/Qwen2.5-0.5B")),
-            "qwen2.5-0.5b"
-        );
-        assert_eq!(
-            default_name(Path::new("llama-3.2-1b-f16.gguf")),
-            "llama-3.2-1b"
-        );
+        assert_eq!(default_name(Path::new("gemma-3-270m-q4_k_m.gguf")), "gemma-3-270m");
+        assert_eq!(default_name(Path::new("models/Qwen2.5-0.5B")), "qwen2.5-0.5b");
+        assert_eq!(default_name(Path::new("llama-3.2-1b-f16.gguf")), "llama-3.2-1b");
     }
 }

@@ -10,8 +10,8 @@ pub mod gguf;
 pub mod hf;
 pub mod import;
 pub mod manifest;
-pub mod tokenizer;
 pub mod onnx;
+pub mod tokenizer;
 
 pub use error::ImportError;
 pub use gguf::{GgufFile, MetaValue, Tensor, TensorInfo};

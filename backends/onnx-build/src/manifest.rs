@@ -128,7 +128,11 @@ impl Manifest {
             "descry import {source} --out {} --name {} --force{}",
             dir.display(),
             self.name,
-            if self.dtype == "f32" || self.dtype.is_empty() { String::new() } else { format!(" --dtype {}", self.dtype) }
+            if self.dtype == "f32" || self.dtype.is_empty() {
+                String::new()
+            } else {
+                format!(" --dtype {}", self.dtype)
+            }
         )
     }
 
@@ -172,7 +176,10 @@ mod tests {
         m.engine_files.insert("model.onnx".into(), 12);
         let err = m.check_engine_files(dir).unwrap_err().to_string();
         assert!(err.contains("model.onnx has 10 bytes") && err.contains("records 12"), "{err}");
-        assert!(err.contains("descry import /g/m.gguf --out") && err.contains("--force --dtype int8"), "{err}");
+        assert!(
+            err.contains("descry import /g/m.gguf --out") && err.contains("--force --dtype int8"),
+            "{err}"
+        );
         std::fs::write(dir.join("model.onnx"), [0u8; 12]).expect("write");
         m.check_engine_files(dir).expect("sizes as recorded");
     }

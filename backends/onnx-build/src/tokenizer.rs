@@ -191,10 +191,16 @@ pub fn from_gguf(gguf: &GgufFile) -> Result<TokenizerFiles, ImportError> {
     let add_eos = gguf.opt_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
     let text = |id: Option<usize>| id.map(|i| spec.tokens[i].clone());
     if add_bos && bos.is_none() {
-        return Err(ImportError::MissingMetadata { path: path.to_path_buf(), key: "tokenizer.ggml.bos_token_id".into() });
+        return Err(ImportError::MissingMetadata {
+            path: path.to_path_buf(),
+            key: "tokenizer.ggml.bos_token_id".into(),
+        });
     }
     if add_eos && eos.is_none() {
-        return Err(ImportError::MissingMetadata { path: path.to_path_buf(), key: "tokenizer.ggml.eos_token_id".into() });
+        return Err(ImportError::MissingMetadata {
+            path: path.to_path_buf(),
+            key: "tokenizer.ggml.eos_token_id".into(),
+        });
     }
 
     // Control tokens are matched before normalization and never split, as in the
@@ -249,7 +255,8 @@ pub fn from_gguf(gguf: &GgufFile) -> Result<TokenizerFiles, ImportError> {
             merges: Merges(&spec.merges),
         },
     };
-    let tokenizer_json = serde_json::to_string(&file).map_err(|e| tok_err(gguf, format!("serializing tokenizer.json: {e}")))?;
+    let tokenizer_json = serde_json::to_string(&file)
+        .map_err(|e| tok_err(gguf, format!("serializing tokenizer.json: {e}")))?;
 
     let mut config = serde_json::Map::new();
     config.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
@@ -373,7 +380,9 @@ pub fn spm_merges(tokens: &[&str], scores: &[f32]) -> Vec<(String, String)> {
                 local.push((id, li, ri));
             }
         }
-        local.sort_by(|a, b| score(b.1).total_cmp(&score(a.1)).then(score(b.2).total_cmp(&score(a.2))));
+        local.sort_by(|a, b| {
+            score(b.1).total_cmp(&score(a.1)).then(score(b.2).total_cmp(&score(a.2)))
+        });
         merges.extend_from_slice(&local);
     }
     merges.sort_by(|a, b| score(b.0).total_cmp(&score(a.0)));
@@ -454,14 +463,16 @@ mod tests {
         let tokens = ["a", "b", "c", "ab", "bc", "abc", "ca"];
         let scores = [0.0, 0.0, 0.0, -1.0, -2.0, -3.0, -1.0];
         let merges = spm_merges(&tokens, &scores);
-        let merges: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let merges: Vec<(&str, &str)> =
+            merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
         // By merged score, highest first; "ab" before "ca" (same score, vocabulary order);
         // within "abc", a|bc (left score 0) before ab|c (left score -1).
         assert_eq!(merges, [("a", "b"), ("c", "a"), ("b", "c"), ("a", "bc"), ("ab", "c")]);
     }
 
     fn spm_vocab() -> Builder {
-        let tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "c", "ab", "▁", "▁c", "  ", "<0x41>"];
+        let tokens =
+            ["<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "c", "ab", "▁", "▁c", "  ", "<0x41>"];
         let scores = [0.0, 0.0, 0.0, 0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -1000.0, 0.0];
         let types = [3, 3, 3, 2, 1, 1, 1, 1, 1, 1, 4, 6];
         Builder::default()
@@ -501,7 +512,10 @@ mod tests {
         let p = Builder::default()
             .string("tokenizer.ggml.model", "gpt2")
             .string("tokenizer.ggml.pre", "smollm")
-            .str_array("tokenizer.ggml.tokens", &["<|endoftext|>", "h", "i", "Ġ", "hi", "Ġh", "1", "2"])
+            .str_array(
+                "tokenizer.ggml.tokens",
+                &["<|endoftext|>", "h", "i", "Ġ", "hi", "Ġh", "1", "2"],
+            )
             .str_array("tokenizer.ggml.merges", &["h i", "Ġ h"])
             .i32_array("tokenizer.ggml.token_type", &[3, 1, 1, 1, 1, 1, 1, 1])
             .u32("tokenizer.ggml.eos_token_id", 0)
@@ -537,7 +551,10 @@ mod tests {
             .write(dir.path(), "y.gguf");
         let err = from_gguf(&GgufFile::open(p).expect("open")).unwrap_err().to_string();
         assert!(err.contains("\"mystery\""), "{err}");
-        let p = Builder::default().string("tokenizer.ggml.model", "llama").str_array("tokenizer.ggml.tokens", &["a"]).write(dir.path(), "z.gguf");
+        let p = Builder::default()
+            .string("tokenizer.ggml.model", "llama")
+            .str_array("tokenizer.ggml.tokens", &["a"])
+            .write(dir.path(), "z.gguf");
         let err = from_gguf(&GgufFile::open(p).expect("open")).unwrap_err().to_string();
         assert!(err.contains("tokenizer.ggml.scores"), "{err}");
     }

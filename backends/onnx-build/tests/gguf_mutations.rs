@@ -121,7 +121,8 @@ fn tiny_llama() -> (Vec<u8>, Vec<(usize, usize)>) {
     let mut tokens: Vec<String> = Vec::new();
     let mut n = 0u32;
     for b in 0u32..256 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         let c = if printable {
             char::from_u32(b).expect("char")
         } else {
@@ -130,7 +131,8 @@ fn tiny_llama() -> (Vec<u8>, Vec<(usize, usize)>) {
         };
         tokens.push(c.to_string());
     }
-    let merges: Vec<String> = ["Ġ t", "h e", "Ġt he", "a n", "i n"].iter().map(|s| s.to_string()).collect();
+    let merges: Vec<String> =
+        ["Ġ t", "h e", "Ġt he", "a n", "i n"].iter().map(|s| s.to_string()).collect();
     for m in &merges {
         tokens.push(m.replace(' ', ""));
     }
@@ -289,16 +291,25 @@ fn damaged_gguf_files_never_panic_or_hang_and_every_error_names_the_file() {
     for (src, _) in &files {
         let name = src.file_name().expect("name").to_string_lossy().into_owned();
         match rx.recv_timeout(PER_FILE) {
-            Err(_) => panic!("{name}: no result within {PER_FILE:?} (a hang); rerun with seed {SEED}"),
+            Err(_) => {
+                panic!("{name}: no result within {PER_FILE:?} (a hang); rerun with seed {SEED}")
+            }
             Ok(Err(panic)) => panic!("{name}: the import panicked: {panic}"),
             Ok(Ok(None)) => imported += 1,
             Ok(Ok(Some(msg))) => {
                 assert!(msg.contains(&name), "{name}: the error does not name the file: {msg}");
                 failed += 1;
-                let kind = ["truncated", "corrupt", "quantization type", "metadata key", "tensor", "tokenizer"]
-                    .into_iter()
-                    .find(|k| msg.contains(k))
-                    .unwrap_or("other");
+                let kind = [
+                    "truncated",
+                    "corrupt",
+                    "quantization type",
+                    "metadata key",
+                    "tensor",
+                    "tokenizer",
+                ]
+                .into_iter()
+                .find(|k| msg.contains(k))
+                .unwrap_or("other");
                 *kinds.entry(kind).or_default() += 1;
             }
         }

@@ -32,14 +32,9 @@ struct ModelSpec {
     file: &'static str,
 }
 
-const SMOL: ModelSpec = ModelSpec {
-    golden: "smollm2-135m-instruct",
-    file: "SmolLM2-135M-Instruct.Q4_1.gguf",
-};
-const GEMMA: ModelSpec = ModelSpec {
-    golden: "gemma-3-270m",
-    file: "gemma-3-270m-q4_k_m.gguf",
-};
+const SMOL: ModelSpec =
+    ModelSpec { golden: "smollm2-135m-instruct", file: "SmolLM2-135M-Instruct.Q4_1.gguf" };
+const GEMMA: ModelSpec = ModelSpec { golden: "gemma-3-270m", file: "gemma-3-270m-q4_k_m.gguf" };
 
 const SETUP_HINT: &str =
     "run scripts/setup-models.sh (it puts the GGUF models and ONNX Runtime in \
@@ -55,11 +50,7 @@ fn descry_home() -> PathBuf {
 
 fn gguf_path(m: ModelSpec) -> PathBuf {
     let p = descry_home().join("gguf").join(m.file);
-    assert!(
-        p.is_file(),
-        "model file {} is missing: {SETUP_HINT}",
-        p.display()
-    );
+    assert!(p.is_file(), "model file {} is missing: {SETUP_HINT}", p.display());
     p
 }
 
@@ -74,10 +65,7 @@ fn golden_path() -> PathBuf {
 fn golden(m: ModelSpec) -> Vec<Value> {
     let path = golden_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (set DESCRY_GOLDEN to the golden file)",
-            path.display()
-        )
+        panic!("{}: {e} (set DESCRY_GOLDEN to the golden file)", path.display())
     });
     let rows: Vec<Value> = text
         .lines()
@@ -116,11 +104,7 @@ fn environment() -> &'static Environment {
         let lib = std::env::var_os("ORT_DYLIB_PATH")
             .map(PathBuf::from)
             .unwrap_or_else(|| descry_home().join("onnxruntime/libonnxruntime.so.1.31.1"));
-        assert!(
-            lib.is_file(),
-            "ONNX Runtime library {} is missing: {SETUP_HINT}",
-            lib.display()
-        );
+        assert!(lib.is_file(), "ONNX Runtime library {} is missing: {SETUP_HINT}", lib.display());
         ort::init_from(&lib)
             .unwrap_or_else(|e| panic!("loading {}: {e}", lib.display()))
             .with_name("descry-onnx-build-tests")
@@ -147,37 +131,18 @@ fn import_once(
             .join("descry-import")
             .join(format!("{sub}-{}", std::process::id()));
         let t = Instant::now();
-        let manifest = import(
-            &gguf_path(m),
-            &out,
-            &ImportOptions {
-                force: true,
-                ..opts
-            },
-        )
-        .unwrap_or_else(|e| panic!("import of {} failed: {e}", m.file));
+        let manifest = import(&gguf_path(m), &out, &ImportOptions { force: true, ..opts })
+            .unwrap_or_else(|e| panic!("import of {} failed: {e}", m.file));
         let elapsed = t.elapsed();
-        eprintln!(
-            "imported {} into {} in {elapsed:.2?}",
-            m.file,
-            out.display()
-        );
-        Imported {
-            dir: out,
-            manifest,
-            elapsed,
-        }
+        eprintln!("imported {} into {} in {elapsed:.2?}", m.file, out.display());
+        Imported { dir: out, manifest, elapsed }
     })
 }
 
 fn imported(m: ModelSpec) -> &'static Imported {
     static SMOL_DIR: OnceLock<Imported> = OnceLock::new();
     static GEMMA_DIR: OnceLock<Imported> = OnceLock::new();
-    let cell = if m.golden == SMOL.golden {
-        &SMOL_DIR
-    } else {
-        &GEMMA_DIR
-    };
+    let cell = if m.golden == SMOL.golden { &SMOL_DIR } else { &GEMMA_DIR };
     import_once(m, cell, m.golden, ImportOptions::default())
 }
 
@@ -213,11 +178,7 @@ impl Runner {
     }
 
     fn empty_past(&self, batch: usize) -> Past {
-        Past {
-            batch,
-            len: 0,
-            kv: vec![(Vec::new(), Vec::new()); self.layers],
-        }
+        Past { batch, len: 0, kv: vec![(Vec::new(), Vec::new()); self.layers] }
     }
 
     /// One forward pass over `batch` rows of `seq` new tokens each (row-major), with
@@ -235,104 +196,68 @@ impl Runner {
         let total = past.len + seq;
         assert_eq!(mask.len(), batch * total);
         assert_eq!(past.batch, batch);
-        let positions: Vec<i64> = (0..batch)
-            .flat_map(|_| (past.len..total).map(|p| p as i64))
-            .collect();
+        let positions: Vec<i64> =
+            (0..batch).flat_map(|_| (past.len..total).map(|p| p as i64)).collect();
         let mut inputs: Vec<(String, SessionInputValue<'static>)> = vec![
             (
                 "input_ids".into(),
-                Tensor::from_array((vec![batch, seq], ids.to_vec()))
-                    .unwrap()
-                    .into(),
+                Tensor::from_array((vec![batch, seq], ids.to_vec())).unwrap().into(),
             ),
             (
                 "position_ids".into(),
-                Tensor::from_array((vec![batch, seq], positions))
-                    .unwrap()
-                    .into(),
+                Tensor::from_array((vec![batch, seq], positions)).unwrap().into(),
             ),
             (
                 "attention_mask".into(),
-                Tensor::from_array((vec![batch, total], mask.to_vec()))
-                    .unwrap()
-                    .into(),
+                Tensor::from_array((vec![batch, total], mask.to_vec())).unwrap().into(),
             ),
             (
                 "query_positions".into(),
-                Tensor::from_array((vec![batch, n_query], queries.to_vec()))
-                    .unwrap()
-                    .into(),
+                Tensor::from_array((vec![batch, n_query], queries.to_vec())).unwrap().into(),
             ),
         ];
         let kv_shape = vec![batch, self.kv_heads, past.len, self.head_dim];
         for (i, (k, v)) in past.kv.iter().enumerate() {
             inputs.push((
                 format!("past.{i}.key"),
-                Tensor::from_array((kv_shape.clone(), k.clone()))
-                    .unwrap()
-                    .into(),
+                Tensor::from_array((kv_shape.clone(), k.clone())).unwrap().into(),
             ));
             inputs.push((
                 format!("past.{i}.value"),
-                Tensor::from_array((kv_shape.clone(), v.clone()))
-                    .unwrap()
-                    .into(),
+                Tensor::from_array((kv_shape.clone(), v.clone())).unwrap().into(),
             ));
         }
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let outputs = session.run(inputs).expect("session run");
-        let (shape, lp) = outputs["logprobs"]
-            .try_extract_tensor::<f32>()
-            .expect("logprobs tensor");
+        let (shape, lp) = outputs["logprobs"].try_extract_tensor::<f32>().expect("logprobs tensor");
         assert_eq!(&**shape, &[batch as i64, n_query as i64, self.vocab as i64]);
         let logprobs = lp.to_vec();
         let mut kv = Vec::with_capacity(self.layers);
         for i in 0..self.layers {
             let get = |name: String| {
-                let (shape, data) = outputs[name.as_str()]
-                    .try_extract_tensor::<f32>()
-                    .expect("present tensor");
+                let (shape, data) =
+                    outputs[name.as_str()].try_extract_tensor::<f32>().expect("present tensor");
                 assert_eq!(
                     &**shape,
-                    &[
-                        batch as i64,
-                        self.kv_heads as i64,
-                        total as i64,
-                        self.head_dim as i64
-                    ]
+                    &[batch as i64, self.kv_heads as i64, total as i64, self.head_dim as i64]
                 );
                 data.to_vec()
             };
-            kv.push((
-                get(format!("present.{i}.key")),
-                get(format!("present.{i}.value")),
-            ));
+            kv.push((get(format!("present.{i}.key")), get(format!("present.{i}.value"))));
         }
-        (
-            logprobs,
-            Past {
-                batch,
-                len: total,
-                kv,
-            },
-        )
+        (logprobs, Past { batch, len: total, kv })
     }
 
     /// Log-probs of one unpadded sequence at `queries`.
     fn score(&self, ids: &[i64], queries: &[i64]) -> Vec<f32> {
-        self.run(1, ids, &vec![1; ids.len()], queries, &self.empty_past(1))
-            .0
+        self.run(1, ids, &vec![1; ids.len()], queries, &self.empty_past(1)).0
     }
 }
 
 fn runner(m: ModelSpec) -> &'static Runner {
     static SMOL_RUN: OnceLock<Runner> = OnceLock::new();
     static GEMMA_RUN: OnceLock<Runner> = OnceLock::new();
-    let cell = if m.golden == SMOL.golden {
-        &SMOL_RUN
-    } else {
-        &GEMMA_RUN
-    };
+    let cell = if m.golden == SMOL.golden { &SMOL_RUN } else { &GEMMA_RUN };
     cell.get_or_init(|| {
         let imp = imported(m);
         Runner::new(&imp.dir, &imp.manifest)
@@ -341,10 +266,7 @@ fn runner(m: ModelSpec) -> &'static Runner {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Every listed top-10 and candidate log-prob at every listed position, within 2e-3.
@@ -399,20 +321,12 @@ fn check_golden(m: ModelSpec) {
         );
         worst = worst.max(row_worst);
     }
-    eprintln!(
-        "{}: {checked} golden values, max |Δ logprob| = {worst:.3e}",
-        m.golden
-    );
+    eprintln!("{}: {checked} golden values, max |Δ logprob| = {worst:.3e}", m.golden);
     assert!(
         failures.is_empty(),
         "{} of {checked} golden values off by more than {GOLDEN_TOL}:\n{}",
         failures.len(),
-        failures
-            .iter()
-            .take(20)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
     );
 }
 
@@ -421,25 +335,14 @@ fn check_golden(m: ModelSpec) {
 /// window, so the sliding mask is exercised across the chunk boundary.
 fn check_chunked(m: ModelSpec) {
     let r = runner(m);
-    let row = golden(m)
-        .into_iter()
-        .find(|r| r["id"] == "long-pd-history")
-        .expect("long prompt");
+    let row = golden(m).into_iter().find(|r| r["id"] == "long-pd-history").expect("long prompt");
     let ids = ids_of(&row);
     let queries = positions_of(&row);
     let split = 700usize;
     let full = r.score(&ids, &queries);
 
-    let before: Vec<i64> = queries
-        .iter()
-        .copied()
-        .filter(|&q| (q as usize) < split)
-        .collect();
-    let after: Vec<i64> = queries
-        .iter()
-        .copied()
-        .filter(|&q| (q as usize) >= split)
-        .collect();
+    let before: Vec<i64> = queries.iter().copied().filter(|&q| (q as usize) < split).collect();
+    let after: Vec<i64> = queries.iter().copied().filter(|&q| (q as usize) >= split).collect();
     assert!(!before.is_empty() && !after.is_empty());
     let (lp1, past) = r.run(1, &ids[..split], &vec![1; split], &before, &r.empty_past(1));
     let rel: Vec<i64> = after.iter().map(|q| q - split as i64).collect();
@@ -463,14 +366,8 @@ fn check_chunked(m: ModelSpec) {
 fn check_batch(m: ModelSpec) {
     let r = runner(m);
     let rows = golden(m);
-    let a = rows
-        .iter()
-        .find(|r| r["id"] == "ultimatum-plain")
-        .expect("short prompt");
-    let b = rows
-        .iter()
-        .find(|r| r["id"] == "akata-pd-round7")
-        .expect("longer prompt");
+    let a = rows.iter().find(|r| r["id"] == "ultimatum-plain").expect("short prompt");
+    let b = rows.iter().find(|r| r["id"] == "akata-pd-round7").expect("longer prompt");
     let (ia, ib) = (ids_of(a), ids_of(b));
     let (qa, qb) = (positions_of(a), positions_of(b));
     assert_eq!(qa.len(), qb.len());
@@ -479,11 +376,7 @@ fn check_batch(m: ModelSpec) {
     let mut mask = Vec::new();
     for s in [&ia, &ib] {
         // Padding token 0 with mask 0: its value must not matter.
-        ids.extend(
-            s.iter()
-                .copied()
-                .chain(std::iter::repeat_n(0, len - s.len())),
-        );
+        ids.extend(s.iter().copied().chain(std::iter::repeat_n(0, len - s.len())));
         mask.extend(std::iter::repeat_n(1, s.len()).chain(std::iter::repeat_n(0, len - s.len())));
     }
     let queries: Vec<i64> = qa.iter().chain(&qb).copied().collect();
@@ -493,10 +386,7 @@ fn check_batch(m: ModelSpec) {
     let half = batch.len() / 2;
     let da = max_abs_diff(&batch[..half], &alone_a);
     let db = max_abs_diff(&batch[half..], &alone_b);
-    eprintln!(
-        "{}: padded batch vs alone: max |Δ| = {da:.3e} (padded row), {db:.3e}",
-        m.golden
-    );
+    eprintln!("{}: padded batch vs alone: max |Δ| = {da:.3e} (padded row), {db:.3e}", m.golden);
     assert!(
         da <= BATCH_TOL && db <= BATCH_TOL,
         "{}: batch differs from single: {da:e}, {db:e}",
@@ -510,17 +400,9 @@ fn check_tokenizer(m: ModelSpec) {
     let tok = tokenizers::Tokenizer::from_file(imp.dir.join("tokenizer.json"))
         .expect("tokenizer.json loads");
     for row in golden(m) {
-        let enc = tok
-            .encode(row["text"].as_str().expect("text"), true)
-            .expect("encodes");
+        let enc = tok.encode(row["text"].as_str().expect("text"), true).expect("encodes");
         let got: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
-        assert_eq!(
-            got,
-            ids_of(&row),
-            "{}: {} tokenizes differently",
-            m.golden,
-            row["id"]
-        );
+        assert_eq!(got, ids_of(&row), "{}: {} tokenizes differently", m.golden, row["id"]);
     }
 }
 
@@ -550,40 +432,22 @@ fn end_to_end(m: ModelSpec, manifest_check: fn(&Imported)) {
     if std::env::var_os("DESCRY_KEEP_IMPORT").is_none() {
         let _ = std::fs::remove_dir_all(&imp.dir);
     }
-    assert!(
-        failures.is_empty(),
-        "{}:\n{}",
-        m.golden,
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{}:\n{}", m.golden, failures.join("\n"));
 }
 
 fn check_smol_manifest(s: &Imported) {
     let m = &s.manifest;
     eprintln!("smollm2 import: {:.2?}", s.elapsed);
-    assert_eq!(
-        m,
-        &Manifest::read(&s.dir).unwrap(),
-        "manifest on disk = manifest returned"
-    );
+    assert_eq!(m, &Manifest::read(&s.dir).unwrap(), "manifest on disk = manifest returned");
     assert_eq!(
         (m.format, m.architecture.as_str(), m.name.as_str()),
         (1, "llama", "smollm2-135m-instruct")
     );
-    assert_eq!(
-        (m.vocab_size, m.hidden_size, m.num_layers),
-        (49152, 576, 30)
-    );
-    assert_eq!(
-        (m.num_attention_heads, m.num_kv_heads, m.head_dim),
-        (9, 3, 64)
-    );
+    assert_eq!((m.vocab_size, m.hidden_size, m.num_layers), (49152, 576, 30));
+    assert_eq!((m.num_attention_heads, m.num_kv_heads, m.head_dim), (9, 3, 64));
     assert_eq!((m.context_length, m.sliding_window), (8192, None));
     assert_eq!(m.source.kind, "gguf");
-    assert_eq!(
-        m.source.sha256,
-        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-    );
+    assert_eq!(m.source.sha256, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53");
     assert!(m.has_chat_template && s.dir.join("chat_template.jinja").is_file());
     assert!(!m.add_bos_token);
     assert_eq!(m.dtype, "f32");
@@ -596,28 +460,12 @@ fn check_smol_manifest(s: &Imported) {
 fn check_gemma_manifest(g: &Imported) {
     let m = &g.manifest;
     eprintln!("gemma3 import: {:.2?}", g.elapsed);
-    assert_eq!(
-        m,
-        &Manifest::read(&g.dir).unwrap(),
-        "manifest on disk = manifest returned"
-    );
-    assert_eq!(
-        (m.architecture.as_str(), m.name.as_str()),
-        ("gemma3", "gemma-3-270m")
-    );
-    assert_eq!(
-        (m.vocab_size, m.hidden_size, m.num_layers),
-        (262144, 640, 18)
-    );
-    assert_eq!(
-        (m.num_attention_heads, m.num_kv_heads, m.head_dim),
-        (4, 1, 256)
-    );
+    assert_eq!(m, &Manifest::read(&g.dir).unwrap(), "manifest on disk = manifest returned");
+    assert_eq!((m.architecture.as_str(), m.name.as_str()), ("gemma3", "gemma-3-270m"));
+    assert_eq!((m.vocab_size, m.hidden_size, m.num_layers), (262144, 640, 18));
+    assert_eq!((m.num_attention_heads, m.num_kv_heads, m.head_dim), (4, 1, 256));
     assert_eq!((m.context_length, m.sliding_window), (32768, Some(512)));
-    assert_eq!(
-        m.source.sha256,
-        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-    );
+    assert_eq!(m.source.sha256, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818");
     assert!(!m.has_chat_template && !g.dir.join("chat_template.jinja").exists());
     assert!(m.add_bos_token);
     assert_eq!(m.bos_token.as_deref(), Some("<bos>"));
@@ -626,18 +474,10 @@ fn check_gemma_manifest(g: &Imported) {
 }
 
 fn check_files(dir: &Path) {
-    for f in [
-        "model.onnx",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "descry-model.json",
-    ] {
+    for f in ["model.onnx", "tokenizer.json", "tokenizer_config.json", "descry-model.json"] {
         assert!(dir.join(f).is_file(), "{} lacks {f}", dir.display());
     }
-    assert!(
-        !dir.join("model.onnx.data").exists(),
-        "weights under 2 GB stay inline"
-    );
+    assert!(!dir.join("model.onnx.data").exists(), "weights under 2 GB stay inline");
 }
 
 #[test]
@@ -660,15 +500,10 @@ fn external_data_layout_scores_the_same() {
         SMOL,
         &EXTERNAL,
         "smollm2-external",
-        ImportOptions {
-            external_data: true,
-            ..Default::default()
-        },
+        ImportOptions { external_data: true, ..Default::default() },
     );
     let onnx_len = std::fs::metadata(ext.dir.join("model.onnx")).unwrap().len();
-    let data_len = std::fs::metadata(ext.dir.join("model.onnx.data"))
-        .unwrap()
-        .len();
+    let data_len = std::fs::metadata(ext.dir.join("model.onnx.data")).unwrap().len();
     assert!(
         onnx_len < 1 << 20 && data_len > 500_000_000,
         "model.onnx {onnx_len} B, data {data_len} B"
@@ -677,10 +512,7 @@ fn external_data_layout_scores_the_same() {
         ext.manifest.weights_sha256, inl.manifest.weights_sha256,
         "the digest ignores the layout"
     );
-    let row = golden(SMOL)
-        .into_iter()
-        .find(|r| r["id"] == "ultimatum-plain")
-        .unwrap();
+    let row = golden(SMOL).into_iter().find(|r| r["id"] == "ultimatum-plain").unwrap();
     let (ids, q) = (ids_of(&row), positions_of(&row));
     let external = Runner::new(&ext.dir, &ext.manifest).score(&ids, &q);
     let inline = Runner::new(&inl.dir, &inl.manifest).score(&ids, &q);
@@ -698,10 +530,7 @@ fn existing_folder_is_not_replaced_without_force() {
     let err = import(&gguf_path(SMOL), &out, &ImportOptions::default()).unwrap_err();
     assert!(matches!(err, ImportError::OutputExists { .. }), "{err}");
     assert!(err.to_string().contains("--force"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("descry-model.json")).unwrap(),
-        "{}"
-    );
+    assert_eq!(std::fs::read_to_string(out.join("descry-model.json")).unwrap(), "{}");
 }
 
 #[test]
@@ -713,15 +542,9 @@ fn truncated_gguf_fails_and_leaves_nothing() {
     let out = tmp.path().join("model");
     let err = import(&src, &out, &ImportOptions::default()).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        left,
-        [std::ffi::OsString::from("cut.gguf")],
-        "the partial folder is removed"
-    );
+    let left: Vec<_> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("cut.gguf")], "the partial folder is removed");
 }
 
 /// A minimal GGUF with only `general.architecture` (no tensors).
@@ -747,10 +570,7 @@ fn unknown_architecture_is_named_with_the_supported_ones() {
     std::fs::write(&src, gguf_with_arch("falcon")).unwrap();
     let err = import(&src, &tmp.path().join("out"), &ImportOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("\"falcon\"") && msg.contains("llama") && msg.contains("gemma3"),
-        "{msg}"
-    );
+    assert!(msg.contains("\"falcon\"") && msg.contains("llama") && msg.contains("gemma3"), "{msg}");
     assert!(!tmp.path().join("out").exists());
 }
 
@@ -763,9 +583,7 @@ fn hf_tensor_name(gguf: &str, gemma: bool) -> (String, bool) {
         "output_norm.weight" => return ("model.norm.weight".into(), gemma),
         _ => {}
     }
-    let rest = gguf
-        .strip_prefix("blk.")
-        .unwrap_or_else(|| panic!("unexpected tensor {gguf}"));
+    let rest = gguf.strip_prefix("blk.").unwrap_or_else(|| panic!("unexpected tensor {gguf}"));
     let (layer, leaf) = rest.split_once('.').unwrap();
     let (module, plus) = match (leaf, gemma) {
         ("attn_norm.weight", _) => ("input_layernorm.weight", gemma),
@@ -802,11 +620,8 @@ fn write_hf_checkpoint(m: ModelSpec, dir: &Path) {
         let mut t = file.tensor_f32(&info.name).unwrap();
         if !gemma && (info.name.ends_with("attn_q.weight") || info.name.ends_with("attn_k.weight"))
         {
-            let heads = if info.name.ends_with("attn_q.weight") {
-                cfg.num_heads
-            } else {
-                cfg.num_kv_heads
-            };
+            let heads =
+                if info.name.ends_with("attn_q.weight") { cfg.num_heads } else { cfg.num_kv_heads };
             t.data = unpermute_rows(&t.data, &t.shape, heads).unwrap();
         }
         let (name, plus) = hf_tensor_name(&info.name, gemma);
@@ -846,23 +661,19 @@ fn write_hf_checkpoint(m: ModelSpec, dir: &Path) {
         config["query_pre_attn_scalar"] = serde_json::json!(cfg.head_dim);
         config["rope_local_base_freq"] = serde_json::json!(10000.0);
     }
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string_pretty(&config).unwrap(),
-    )
-    .unwrap();
-    descry_onnx_build::tokenizer::from_gguf(&file)
-        .unwrap()
-        .write_to(dir)
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config).unwrap())
         .unwrap();
+    descry_onnx_build::tokenizer::from_gguf(&file).unwrap().write_to(dir).unwrap();
 }
 
 /// A Hugging Face checkpoint folder imports to the same model as the GGUF file it was made
 /// from: same golden log-probs, same manifest facts.
 fn check_hf(m: ModelSpec) {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("descry-import")
-        .join(format!("hf-{}-{}", m.golden, std::process::id()));
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("descry-import").join(format!(
+        "hf-{}-{}",
+        m.golden,
+        std::process::id()
+    ));
     let ckpt = base.join("checkpoint");
     let out = base.join("model");
     write_hf_checkpoint(m, &ckpt);
@@ -884,20 +695,12 @@ fn check_hf(m: ModelSpec) {
                 for pair in entry["top10"].as_array().unwrap() {
                     let got = lp[qi * runner.vocab + pair[0].as_i64().unwrap() as usize];
                     let d = (got - pair[1].as_f64().unwrap() as f32).abs();
-                    assert!(
-                        d <= GOLDEN_TOL,
-                        "{} {} position {q}: |Δ| = {d}",
-                        m.golden,
-                        row["id"]
-                    );
+                    assert!(d <= GOLDEN_TOL, "{} {} position {q}: |Δ| = {d}", m.golden, row["id"]);
                     worst = worst.max(d);
                 }
             }
         }
-        eprintln!(
-            "{} from a Hugging Face folder: max |Δ| = {worst:.3e}",
-            m.golden
-        );
+        eprintln!("{} from a Hugging Face folder: max |Δ| = {worst:.3e}", m.golden);
         manifest
     });
     let _ = std::fs::remove_dir_all(&base);
@@ -925,7 +728,8 @@ fn a_corrupt_string_length_in_a_full_gguf_is_not_called_a_truncation() {
     let mut bytes = std::fs::read(gguf_path(SMOL)).unwrap();
     // The value of "general.architecture": key, type 8 (string), then its u64 length.
     let key = b"general.architecture";
-    let at = bytes.windows(key.len()).position(|w| w == key).expect("key in the header") + key.len();
+    let at =
+        bytes.windows(key.len()).position(|w| w == key).expect("key in the header") + key.len();
     assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 8);
     let len_at = at + 4;
     assert_eq!(u64::from_le_bytes(bytes[len_at..len_at + 8].try_into().unwrap()), 5, "\"llama\"");
@@ -936,7 +740,10 @@ fn a_corrupt_string_length_in_a_full_gguf_is_not_called_a_truncation() {
     let msg = err.to_string();
     assert!(matches!(err, ImportError::Format { .. }), "{msg}");
     assert!(msg.contains("damaged.gguf") && msg.contains("general.architecture"), "{msg}");
-    assert!(msg.contains("string length") && msg.contains(&format!("byte offset {len_at}")), "{msg}");
+    assert!(
+        msg.contains("string length") && msg.contains(&format!("byte offset {len_at}")),
+        "{msg}"
+    );
     assert!(!msg.contains("truncated"), "{msg}");
     // The undamaged file cut inside its tensor data: still a truncation.
     bytes[len_at + 5] = 0;

@@ -25,10 +25,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
     fn vec(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
@@ -46,13 +43,10 @@ impl WeightSource for MemWeights {
         self.0.contains_key(name)
     }
     fn load(&self, name: &str) -> Result<Tensor, ImportError> {
-        self.0
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ImportError::MissingTensor {
-                path: "<memory>".into(),
-                tensor: name.into(),
-            })
+        self.0.get(name).cloned().ok_or_else(|| ImportError::MissingTensor {
+            path: "<memory>".into(),
+            tensor: name.into(),
+        })
     }
 }
 
@@ -84,22 +78,13 @@ fn base_config(arch: Architecture) -> ModelConfig {
 
 fn random_weights(cfg: &ModelConfig, seed: u64) -> MemWeights {
     let mut r = Rng(seed);
-    let (h, hd, v, f) = (
-        cfg.hidden_size,
-        cfg.head_dim,
-        cfg.vocab_size,
-        cfg.intermediate_size,
-    );
+    let (h, hd, v, f) = (cfg.hidden_size, cfg.head_dim, cfg.vocab_size, cfg.intermediate_size);
     let (q, kv) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
     let mut m = HashMap::new();
     let mut put = |name: String, shape: Vec<usize>, data: Vec<f32>| {
         m.insert(name, Tensor { shape, data });
     };
-    put(
-        "token_embd.weight".into(),
-        vec![v, h],
-        r.vec(v * h, 1.0, 0.0),
-    );
+    put("token_embd.weight".into(), vec![v, h], r.vec(v * h, 1.0, 0.0));
     if !cfg.tie_word_embeddings {
         put("output.weight".into(), vec![v, h], r.vec(v * h, 1.0, 0.0));
     }
@@ -139,18 +124,13 @@ fn w<'a>(ws: &'a MemWeights, name: &str) -> &'a [f32] {
 
 fn matvec(m: &[f32], rows: usize, x: &[f64]) -> Vec<f64> {
     let cols = x.len();
-    (0..rows)
-        .map(|r| (0..cols).map(|c| f64::from(m[r * cols + c]) * x[c]).sum())
-        .collect()
+    (0..rows).map(|r| (0..cols).map(|c| f64::from(m[r * cols + c]) * x[c]).sum()).collect()
 }
 
 fn rms(x: &[f64], weight: &[f32], eps: f64) -> Vec<f64> {
     let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
     let s = 1.0 / (ms + eps).sqrt();
-    x.iter()
-        .zip(weight)
-        .map(|(v, g)| v * s * f64::from(*g))
-        .collect()
+    x.iter().zip(weight).map(|(v, g)| v * s * f64::from(*g)).collect()
 }
 
 fn rope(u: &mut [f64], pos: usize, inv: &[f64]) {
@@ -180,12 +160,7 @@ fn inv_freq(cfg: &ModelConfig, base: f64, scaling: &RopeScaling) -> Vec<f64> {
 /// Log-probs of the next token after every position of `tokens`.
 fn reference(cfg: &ModelConfig, ws: &MemWeights, tokens: &[usize]) -> Vec<Vec<f64>> {
     let gemma = cfg.architecture == Architecture::Gemma3;
-    let (h, hd, nh, nkv) = (
-        cfg.hidden_size,
-        cfg.head_dim,
-        cfg.num_heads,
-        cfg.num_kv_heads,
-    );
+    let (h, hd, nh, nkv) = (cfg.hidden_size, cfg.head_dim, cfg.num_heads, cfg.num_kv_heads);
     let g = nh / nkv;
     let eps = cfg.rms_norm_eps;
     let embed = w(ws, "token_embd.weight");
@@ -193,10 +168,7 @@ fn reference(cfg: &ModelConfig, ws: &MemWeights, tokens: &[usize]) -> Vec<Vec<f6
         .iter()
         .map(|&t| {
             let s = if gemma { (h as f64).sqrt() } else { 1.0 };
-            embed[t * h..(t + 1) * h]
-                .iter()
-                .map(|&v| f64::from(v) * s)
-                .collect()
+            embed[t * h..(t + 1) * h].iter().map(|&v| f64::from(v) * s).collect()
         })
         .collect();
     let global_inv = inv_freq(cfg, cfg.rope_theta, &cfg.rope_scaling);
@@ -218,20 +190,15 @@ fn reference(cfg: &ModelConfig, ws: &MemWeights, tokens: &[usize]) -> Vec<Vec<f6
             let mut k = matvec(w(ws, &p("attn_k.weight")), nkv * hd, &xn);
             let mut v = matvec(w(ws, &p("attn_v.weight")), nkv * hd, &xn);
             if cfg.attention_bias {
-                for (dst, b) in [
-                    (&mut q, "attn_q.bias"),
-                    (&mut k, "attn_k.bias"),
-                    (&mut v, "attn_v.bias"),
-                ] {
-                    dst.iter_mut()
-                        .zip(w(ws, &p(b)))
-                        .for_each(|(d, b)| *d += f64::from(*b));
+                for (dst, b) in
+                    [(&mut q, "attn_q.bias"), (&mut k, "attn_k.bias"), (&mut v, "attn_v.bias")]
+                {
+                    dst.iter_mut().zip(w(ws, &p(b))).for_each(|(d, b)| *d += f64::from(*b));
                 }
             }
-            for (vecs, heads, norm) in [
-                (&mut q, nh, "attn_q_norm.weight"),
-                (&mut k, nkv, "attn_k_norm.weight"),
-            ] {
+            for (vecs, heads, norm) in
+                [(&mut q, nh, "attn_q_norm.weight"), (&mut k, nkv, "attn_k_norm.weight")]
+            {
                 for hh in 0..heads {
                     let u = &mut vecs[hh * hd..(hh + 1) * hd];
                     if gemma {
@@ -256,9 +223,8 @@ fn reference(cfg: &ModelConfig, ws: &MemWeights, tokens: &[usize]) -> Vec<Vec<f6
                 let scores: Vec<f64> = visible
                     .iter()
                     .map(|&s| {
-                        let dot: f64 = (0..hd)
-                            .map(|d| qs[t][hh * hd + d] * ks[s][kvh * hd + d])
-                            .sum();
+                        let dot: f64 =
+                            (0..hd).map(|d| qs[t][hh * hd + d] * ks[s][kvh * hd + d]).sum();
                         softcap(dot * scale, cfg.attn_logit_softcapping)
                     })
                     .collect();
@@ -302,11 +268,7 @@ fn reference(cfg: &ModelConfig, ws: &MemWeights, tokens: &[usize]) -> Vec<Vec<f6
             xs[t].iter_mut().zip(&mlp).for_each(|(a, b)| *a += b);
         }
     }
-    let out = if cfg.tie_word_embeddings {
-        embed
-    } else {
-        w(ws, "output.weight")
-    };
+    let out = if cfg.tie_word_embeddings { embed } else { w(ws, "output.weight") };
     xs.iter()
         .map(|x| {
             let xn = rms(x, w(ws, "output_norm.weight"), eps);
@@ -326,26 +288,18 @@ fn reference(cfg: &ModelConfig, ws: &MemWeights, tokens: &[usize]) -> Vec<Vec<f6
 fn environment() -> &'static Environment {
     static ENV: OnceLock<Environment> = OnceLock::new();
     ENV.get_or_init(|| {
-        let lib = std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let home = std::env::var_os("DESCRY_HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                            .join(".cache/descry")
-                    });
-                home.join("onnxruntime/libonnxruntime.so.1.31.1")
+        let lib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("DESCRY_HOME").map(PathBuf::from).unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/descry")
             });
+            home.join("onnxruntime/libonnxruntime.so.1.31.1")
+        });
         assert!(
             lib.is_file(),
             "ONNX Runtime library {} is missing: run scripts/setup-models.sh",
             lib.display()
         );
-        ort::init_from(&lib)
-            .expect("load ONNX Runtime")
-            .build()
-            .expect("environment")
+        ort::init_from(&lib).expect("load ONNX Runtime").build().expect("environment")
     })
 }
 
@@ -356,7 +310,9 @@ struct Built {
 }
 
 fn build(cfg: &ModelConfig, ws: &MemWeights) -> Built {
-    let graph = build_graph(cfg, ws, descry_onnx_build::arch::WeightFormat::F32).expect("graph builds").graph;
+    let graph = build_graph(cfg, ws, descry_onnx_build::arch::WeightFormat::F32)
+        .expect("graph builds")
+        .graph;
     let dir = tempfile::tempdir().unwrap();
     let model = Model {
         ir_version: 8,
@@ -371,11 +327,7 @@ fn build(cfg: &ModelConfig, ws: &MemWeights) -> Built {
         .unwrap()
         .commit_from_file(dir.path().join("model.onnx"))
         .unwrap();
-    Built {
-        _dir: dir,
-        session,
-        cfg: cfg.clone(),
-    }
+    Built { _dir: dir, session, cfg: cfg.clone() }
 }
 
 /// Key and value of every layer.
@@ -395,22 +347,14 @@ impl Built {
         let c = &self.cfg;
         let seq = ids.len() / batch;
         let past_len = past.map_or(0, |p| p.0);
-        let pos: Vec<i64> = (0..batch)
-            .flat_map(|_| (past_len..past_len + seq).map(|p| p as i64))
-            .collect();
+        let pos: Vec<i64> =
+            (0..batch).flat_map(|_| (past_len..past_len + seq).map(|p| p as i64)).collect();
         let mut inputs: Vec<(String, SessionInputValue<'static>)> = vec![
             (
                 "input_ids".into(),
-                OrtTensor::from_array((vec![batch, seq], ids.to_vec()))
-                    .unwrap()
-                    .into(),
+                OrtTensor::from_array((vec![batch, seq], ids.to_vec())).unwrap().into(),
             ),
-            (
-                "position_ids".into(),
-                OrtTensor::from_array((vec![batch, seq], pos))
-                    .unwrap()
-                    .into(),
-            ),
+            ("position_ids".into(), OrtTensor::from_array((vec![batch, seq], pos)).unwrap().into()),
             (
                 "attention_mask".into(),
                 OrtTensor::from_array((vec![batch, mask.len() / batch], mask.to_vec()))
@@ -437,24 +381,12 @@ impl Built {
             ));
         }
         let out = self.session.run(inputs).unwrap();
-        let lp = out["logprobs"]
-            .try_extract_tensor::<f32>()
-            .unwrap()
-            .1
-            .to_vec();
+        let lp = out["logprobs"].try_extract_tensor::<f32>().unwrap().1.to_vec();
         let presents = (0..c.num_layers)
             .map(|i| {
-                let get = |n: String| {
-                    out[n.as_str()]
-                        .try_extract_tensor::<f32>()
-                        .unwrap()
-                        .1
-                        .to_vec()
-                };
-                (
-                    get(format!("present.{i}.key")),
-                    get(format!("present.{i}.value")),
-                )
+                let get =
+                    |n: String| out[n.as_str()].try_extract_tensor::<f32>().unwrap().1.to_vec();
+                (get(format!("present.{i}.key")), get(format!("present.{i}.value")))
             })
             .collect();
         (lp, presents)
@@ -462,10 +394,7 @@ impl Built {
 }
 
 fn max_diff(got: &[f32], want: &[f64]) -> f64 {
-    got.iter()
-        .zip(want)
-        .map(|(g, w)| (f64::from(*g) - w).abs())
-        .fold(0.0, f64::max)
+    got.iter().zip(want).map(|(g, w)| (f64::from(*g) - w).abs()).fold(0.0, f64::max)
 }
 
 /// The graph against the reference: every position of one sequence, the same split into a
@@ -481,9 +410,7 @@ fn check(name: &str, cfg: ModelConfig) {
     let all: Vec<i64> = (0..n as i64).collect();
 
     let (lp, _) = m.run(1, &ids, &vec![1; n], &all, None);
-    let d = (0..n)
-        .map(|t| max_diff(&lp[t * v..(t + 1) * v], &want[t]))
-        .fold(0.0, f64::max);
+    let d = (0..n).map(|t| max_diff(&lp[t * v..(t + 1) * v], &want[t])).fold(0.0, f64::max);
     assert!(d <= TOL, "{name}: one pass vs reference: {d}");
 
     // Prefix of 6, then the remaining 5 through the past.
@@ -494,10 +421,7 @@ fn check(name: &str, cfg: ModelConfig) {
     let d = (split..n)
         .map(|t| max_diff(&lp2[(t - split) * v..(t - split + 1) * v], &want[t]))
         .fold(0.0, f64::max);
-    assert!(
-        d <= TOL,
-        "{name}: continuation through past vs reference: {d}"
-    );
+    assert!(d <= TOL, "{name}: continuation through past vs reference: {d}");
 
     // Batch: the sequence cut to 7 tokens and right-padded, beside the full sequence.
     let short = 7;
@@ -511,10 +435,7 @@ fn check(name: &str, cfg: ModelConfig) {
     let (lp3, _) = m.run(2, &bids, &mask, &q, None);
     for (slot, (row, pos)) in [(0, 2), (0, 6), (1, 3), (1, 10)].into_iter().enumerate() {
         let d = max_diff(&lp3[slot * v..(slot + 1) * v], &want[pos]);
-        assert!(
-            d <= TOL,
-            "{name}: padded batch, row {row} position {pos}: {d}"
-        );
+        assert!(d <= TOL, "{name}: padded batch, row {row} position {pos}: {d}");
     }
 }
 

@@ -13,7 +13,8 @@ use tokenizers::Tokenizer;
 fn build(file: &str) -> (TokenizerFiles, Tokenizer) {
     let g = GgufFile::open(common::gguf_path(file)).expect("open gguf");
     let files = from_gguf(&g).expect("build tokenizer");
-    let tok = Tokenizer::from_str(&files.tokenizer_json).expect("tokenizers parses our tokenizer.json");
+    let tok =
+        Tokenizer::from_str(&files.tokenizer_json).expect("tokenizers parses our tokenizer.json");
     (files, tok)
 }
 
@@ -28,18 +29,36 @@ fn check_golden(model: &str, tok: &Tokenizer) {
         }
         lines += 1;
         let id = v["id"].as_str().unwrap_or("?");
-        let want: Vec<u32> = v["input_ids"].as_array().expect("input_ids").iter().map(|x| x.as_u64().expect("id") as u32).collect();
-        let got = tok.encode(v["text"].as_str().expect("text"), true).expect("encode").get_ids().to_vec();
+        let want: Vec<u32> = v["input_ids"]
+            .as_array()
+            .expect("input_ids")
+            .iter()
+            .map(|x| x.as_u64().expect("id") as u32)
+            .collect();
+        let got =
+            tok.encode(v["text"].as_str().expect("text"), true).expect("encode").get_ids().to_vec();
         if got != want {
-            let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+            let at = got
+                .iter()
+                .zip(&want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(want.len()));
             failures.push(format!(
                 "{id}: {} ids vs {} golden; first difference at {at}: got {:?}, want {:?}",
-                got.len(), want.len(), &got[at.saturating_sub(2)..(at + 5).min(got.len())], &want[at.saturating_sub(2)..(at + 5).min(want.len())]
+                got.len(),
+                want.len(),
+                &got[at.saturating_sub(2)..(at + 5).min(got.len())],
+                &want[at.saturating_sub(2)..(at + 5).min(want.len())]
             ));
         }
         for pos in v["positions"].as_object().expect("positions").values() {
             for (cand, c) in pos["candidates"].as_object().expect("candidates") {
-                let want: Vec<u32> = c["token_ids"].as_array().expect("token_ids").iter().map(|x| x.as_u64().expect("id") as u32).collect();
+                let want: Vec<u32> = c["token_ids"]
+                    .as_array()
+                    .expect("token_ids")
+                    .iter()
+                    .map(|x| x.as_u64().expect("id") as u32)
+                    .collect();
                 let got = tok.encode(cand.as_str(), false).expect("encode").get_ids().to_vec();
                 if got != want {
                     failures.push(format!("{id}: candidate {cand:?}: got {got:?}, want {want:?}"));
@@ -49,7 +68,12 @@ fn check_golden(model: &str, tok: &Tokenizer) {
     }
     assert!(lines > 0, "no golden lines for {model}");
     failures.dedup();
-    assert!(failures.is_empty(), "{model}: {} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{model}: {} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -25,7 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if v["model"] != name.as_str() {
             continue;
         }
-        let tokens: Vec<u32> = v["input_ids"].as_array().ok_or("input_ids")?.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect();
+        let tokens: Vec<u32> = v["input_ids"]
+            .as_array()
+            .ok_or("input_ids")?
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect();
         let queries = v["positions"]
             .as_object()
             .ok_or("positions")?

@@ -21,11 +21,7 @@ pub struct PrefixCache<V> {
 impl<V> PrefixCache<V> {
     /// A cache holding at most `capacity_tokens` tokens in all (0: nothing is kept).
     pub fn new(capacity_tokens: usize) -> Self {
-        PrefixCache {
-            capacity_tokens,
-            held_tokens: 0,
-            entries: Vec::new(),
-        }
+        PrefixCache { capacity_tokens, held_tokens: 0, entries: Vec::new() }
     }
 
     /// The longest cached prefix of `tokens` whose length lies in `min_len..=max_len`, with
@@ -65,10 +61,7 @@ impl<V> PrefixCache<V> {
             return;
         }
         self.held_tokens += tokens.len();
-        self.entries.push(Entry {
-            tokens: tokens.to_vec(),
-            value,
-        });
+        self.entries.push(Entry { tokens: tokens.to_vec(), value });
         while self.held_tokens > self.capacity_tokens {
             let old = self.entries.remove(0);
             self.held_tokens -= old.tokens.len();

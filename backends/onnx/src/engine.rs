@@ -186,16 +186,10 @@ fn environment(dylib: &Path) -> Result<&'static Environment, EngineError> {
         });
     }
     let env = ort::init_from(dylib)
-        .map_err(|e| EngineError::Runtime {
-            path: dylib.to_path_buf(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| EngineError::Runtime { path: dylib.to_path_buf(), reason: e.to_string() })?
         .with_name("descry")
         .build()
-        .map_err(|e| EngineError::Runtime {
-            path: dylib.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| EngineError::Runtime { path: dylib.to_path_buf(), reason: e.to_string() })?;
     let env: &'static Environment = Box::leak(Box::new(env));
     *guard = Some((dylib.to_path_buf(), env));
     Ok(env)
@@ -206,10 +200,16 @@ fn environment(dylib: &Path) -> Result<&'static Environment, EngineError> {
 /// at load, naming the field and both values, instead of as an ONNX Runtime shape error in
 /// the first forward pass.
 fn check_graph(dir: &Path, manifest: &Manifest, session: &Session) -> Result<(), EngineError> {
-    let inputs: Vec<(&str, Option<&[i64]>)> =
-        session.inputs().iter().map(|o| (o.name(), o.dtype().tensor_shape().map(|s| &s[..]))).collect();
-    let outputs: Vec<(&str, Option<&[i64]>)> =
-        session.outputs().iter().map(|o| (o.name(), o.dtype().tensor_shape().map(|s| &s[..]))).collect();
+    let inputs: Vec<(&str, Option<&[i64]>)> = session
+        .inputs()
+        .iter()
+        .map(|o| (o.name(), o.dtype().tensor_shape().map(|s| &s[..])))
+        .collect();
+    let outputs: Vec<(&str, Option<&[i64]>)> = session
+        .outputs()
+        .iter()
+        .map(|o| (o.name(), o.dtype().tensor_shape().map(|s| &s[..])))
+        .collect();
     graph_mismatch(manifest, &inputs, &outputs).map_or(Ok(()), |(field, want, got, evidence)| {
         Err(EngineError::GraphMismatch {
             path: dir.to_path_buf(),
@@ -238,7 +238,12 @@ fn graph_mismatch(
         })
         .count();
     if layers != manifest.num_layers {
-        return Some(("num_layers", manifest.num_layers, layers, format!("{layers} past.N.key inputs")));
+        return Some((
+            "num_layers",
+            manifest.num_layers,
+            layers,
+            format!("{layers} past.N.key inputs"),
+        ));
     }
     // A fixed axis that differs; a dynamic one (-1) cannot be checked.
     let differs = |shape: Option<&[i64]>, axis: usize, want: usize| -> Option<usize> {
@@ -247,7 +252,12 @@ fn graph_mismatch(
     };
     for (name, shape) in inputs.iter().filter(|(n, _)| n.starts_with("past.")) {
         if let Some(got) = differs(*shape, 1, manifest.num_kv_heads) {
-            return Some(("num_kv_heads", manifest.num_kv_heads, got, format!("axis 1 of input {name}")));
+            return Some((
+                "num_kv_heads",
+                manifest.num_kv_heads,
+                got,
+                format!("axis 1 of input {name}"),
+            ));
         }
         if let Some(got) = differs(*shape, 3, manifest.head_dim) {
             return Some(("head_dim", manifest.head_dim, got, format!("axis 3 of input {name}")));
@@ -255,7 +265,12 @@ fn graph_mismatch(
     }
     if let Some((_, shape)) = outputs.iter().find(|(n, _)| *n == "logprobs") {
         if let Some(got) = differs(*shape, 2, manifest.vocab_size) {
-            return Some(("vocab_size", manifest.vocab_size, got, "axis 2 of output logprobs".into()));
+            return Some((
+                "vocab_size",
+                manifest.vocab_size,
+                got,
+                "axis 2 of output logprobs".into(),
+            ));
         }
     }
     None
@@ -289,10 +304,7 @@ impl Kv {
                 })
                 .collect()
         };
-        Kv {
-            len,
-            layers: self.layers.iter().map(|(k, v)| (cut(k), cut(v))).collect(),
-        }
+        Kv { len, layers: self.layers.iter().map(|(k, v)| (cut(k), cut(v))).collect() }
     }
 }
 
@@ -350,38 +362,24 @@ fn query_scores(row: &[f32], candidates: &[u32], top_k: usize) -> QueryScores {
             idx.truncate(k);
         }
         idx.sort_by(cmp);
-        top = idx
-            .into_iter()
-            .map(|t| TokenLogprob {
-                token: t,
-                logprob: row[t as usize],
-            })
-            .collect();
+        top =
+            idx.into_iter().map(|t| TokenLogprob { token: t, logprob: row[t as usize] }).collect();
     }
-    QueryScores {
-        candidate_logprobs,
-        logsumexp,
-        top: top.into(),
-    }
+    QueryScores { candidate_logprobs, logsumexp, top: top.into() }
 }
 
 impl Engine {
     /// Loads the model folder `dir` (see `MODEL_FOLDER.md`).
     pub fn load(dir: &Path, options: &EngineOptions) -> Result<Engine, EngineError> {
         if options.token_budget == 0 {
-            return Err(EngineError::Options(
-                "token_budget must be at least 1".into(),
-            ));
+            return Err(EngineError::Options("token_budget must be at least 1".into()));
         }
-        let manifest = Manifest::read(dir).map_err(|source| EngineError::Model {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let manifest = Manifest::read(dir)
+            .map_err(|source| EngineError::Model { path: dir.to_path_buf(), source })?;
         // A missing or cut-off graph is named here, not by ONNX Runtime's parser.
-        manifest.check_engine_files(dir).map_err(|source| EngineError::Model {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        manifest
+            .check_engine_files(dir)
+            .map_err(|source| EngineError::Model { path: dir.to_path_buf(), source })?;
         let dylib = options.ort_dylib.clone().unwrap_or_else(default_ort_dylib);
         let env = environment(&dylib)?;
         let mut builder = Session::builder(env).map_err(ort_err)?;
@@ -463,10 +461,7 @@ impl Engine {
         let mut jobs: Vec<Job<'_>> = Vec::new();
         let mut at = Vec::with_capacity(request.sequences.len());
         for (si, s) in request.sequences.iter().enumerate() {
-            let bad = |reason: String| EngineError::BadRequest {
-                sequence: si,
-                reason,
-            };
+            let bad = |reason: String| EngineError::BadRequest { sequence: si, reason };
             if s.tokens.len() > self.manifest.context_length {
                 return Err(bad(format!(
                     "{} tokens exceed the model's context length {}",
@@ -475,9 +470,7 @@ impl Engine {
                 )));
             }
             if let Some(t) = s.tokens.iter().find(|&&t| t as usize >= vocab) {
-                return Err(bad(format!(
-                    "token id {t} is outside the vocabulary (size {vocab})"
-                )));
+                return Err(bad(format!("token id {t} is outside the vocabulary (size {vocab})")));
             }
             let mut map: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
             for (qi, q) in s.queries.iter().enumerate() {
@@ -506,11 +499,7 @@ impl Engine {
             request,
             top_k: request.top_k as usize,
             at,
-            out: request
-                .sequences
-                .iter()
-                .map(|s| vec![None; s.queries.len()])
-                .collect(),
+            out: request.sequences.iter().map(|s| vec![None; s.queries.len()]).collect(),
         };
         let mut stats = ScoreStats::default();
 
@@ -536,13 +525,12 @@ impl Engine {
                     self.options.min_shared_prefix,
                     first_query,
                 ) {
-                    Some((len, kv)) => match on_cached
-                        .iter_mut()
-                        .find(|(_, k, _)| Arc::ptr_eq(k, &kv))
-                    {
-                        Some((_, _, members)) => members.push(j),
-                        None => on_cached.push((len, kv, vec![j])),
-                    },
+                    Some((len, kv)) => {
+                        match on_cached.iter_mut().find(|(_, k, _)| Arc::ptr_eq(k, &kv)) {
+                            Some((_, _, members)) => members.push(j),
+                            None => on_cached.push((len, kv, vec![j])),
+                        }
+                    }
                     None => fresh.push(j),
                 }
             }
@@ -590,11 +578,11 @@ impl Engine {
         let members = &group.members;
         // A prefix kept from an earlier call stands in for the tokens before the first query.
         let first_query = prefix_positions.first().copied().unwrap_or(l);
-        let cached = self
-            .prefixes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .longest_prefix_of(prefix, self.options.min_shared_prefix, first_query);
+        let cached = self.prefixes.lock().unwrap_or_else(|e| e.into_inner()).longest_prefix_of(
+            prefix,
+            self.options.min_shared_prefix,
+            first_query,
+        );
         let (start, past) = match cached {
             Some((c, kv)) => {
                 stats.tokens_reused += c as u64;
@@ -649,40 +637,26 @@ impl Engine {
         let tails: Vec<(usize, Vec<usize>)> = members
             .iter()
             .filter_map(|&m| {
-                let rel: Vec<usize> = jobs[m]
-                    .positions
-                    .iter()
-                    .filter(|&&p| p >= l)
-                    .map(|p| p - l)
-                    .collect();
+                let rel: Vec<usize> =
+                    jobs[m].positions.iter().filter(|&&p| p >= l).map(|p| p - l).collect();
                 (!rel.is_empty()).then_some((m, rel))
             })
             .collect();
-        let lengths: Vec<usize> = tails
-            .iter()
-            .map(|(m, _)| jobs[*m].tokens.len() - l)
-            .collect();
+        let lengths: Vec<usize> = tails.iter().map(|(m, _)| jobs[*m].tokens.len() - l).collect();
         // Each row carries its own copy of the shared past, and attention spans it: count it
         // in full, so that a pass never holds more than the budget's tokens.
         for batch in plan::pack(&lengths, l, self.options.token_budget) {
             if batch.len() == 1 && lengths[batch[0]] > self.options.token_budget {
                 let (m, rel) = &tails[batch[0]];
                 let seq = jobs[*m].seq;
-                self.run_chunked(
-                    &jobs[*m].tokens[l..],
-                    rel,
-                    Some(kv),
-                    stats,
-                    &mut |pos, row| col.fill(seq, l + pos, row),
-                )?;
+                self.run_chunked(&jobs[*m].tokens[l..], rel, Some(kv), stats, &mut |pos, row| {
+                    col.fill(seq, l + pos, row)
+                })?;
                 continue;
             }
             let rows: Vec<Row<'_>> = batch
                 .iter()
-                .map(|&i| Row {
-                    tokens: &jobs[tails[i].0].tokens[l..],
-                    queries: &tails[i].1,
-                })
+                .map(|&i| Row { tokens: &jobs[tails[i].0].tokens[l..], queries: &tails[i].1 })
                 .collect();
             self.run(&rows, Some(kv), false, stats, &mut |r, pos, row| {
                 col.fill(jobs[tails[batch[r]].0].seq, l + pos, row)
@@ -738,15 +712,9 @@ impl Engine {
         let budget = self.options.token_budget;
         while start < tokens.len() {
             let end = (start + budget).min(tokens.len());
-            let rel: Vec<usize> = positions
-                .iter()
-                .filter(|&&p| p >= start && p < end)
-                .map(|p| p - start)
-                .collect();
-            let row = Row {
-                tokens: &tokens[start..end],
-                queries: &rel,
-            };
+            let rel: Vec<usize> =
+                positions.iter().filter(|&&p| p >= start && p < end).map(|p| p - start).collect();
+            let row = Row { tokens: &tokens[start..end], queries: &rel };
             let next = self.run(
                 std::slice::from_ref(&row),
                 kv.as_ref().or(past),
@@ -778,12 +746,7 @@ impl Engine {
         let past_len = past.map_or(0, |p| p.len);
         let total = past_len + seq;
         // At least one query slot per row: an empty gather would give an empty matrix product.
-        let nq = rows
-            .iter()
-            .map(|r| r.queries.len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let nq = rows.iter().map(|r| r.queries.len()).max().unwrap_or(0).max(1);
 
         let mut ids = Vec::with_capacity(b * seq);
         let mut mask = Vec::with_capacity(b * total);
@@ -800,9 +763,8 @@ impl Engine {
             stats.tokens_computed += n as u64;
             stats.tokens_padding += (seq - n) as u64;
         }
-        let positions: Vec<i64> = (0..b)
-            .flat_map(|_| (past_len..total).map(|p| p as i64))
-            .collect();
+        let positions: Vec<i64> =
+            (0..b).flat_map(|_| (past_len..total).map(|p| p as i64)).collect();
 
         let tensor_i64 = |shape: Vec<usize>,
                           data: Vec<i64>|
@@ -826,15 +788,11 @@ impl Engine {
             };
             inputs.push((
                 format!("past.{i}.key"),
-                Tensor::from_array((kv_shape.clone(), k))
-                    .map_err(ort_err)?
-                    .into(),
+                Tensor::from_array((kv_shape.clone(), k)).map_err(ort_err)?.into(),
             ));
             inputs.push((
                 format!("past.{i}.value"),
-                Tensor::from_array((kv_shape.clone(), v))
-                    .map_err(ort_err)?
-                    .into(),
+                Tensor::from_array((kv_shape.clone(), v)).map_err(ort_err)?.into(),
             ));
         }
 
@@ -843,19 +801,14 @@ impl Engine {
         let mut selector = OutputSelector::no_default().with("logprobs");
         if want_kv {
             for i in 0..m.num_layers {
-                selector = selector
-                    .with(format!("present.{i}.key"))
-                    .with(format!("present.{i}.value"));
+                selector =
+                    selector.with(format!("present.{i}.key")).with(format!("present.{i}.value"));
             }
         }
         let run_options = RunOptions::new().map_err(ort_err)?.with_outputs(selector);
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = session
-            .run_with_options(inputs, &run_options)
-            .map_err(ort_err)?;
-        let (shape, lp) = outputs["logprobs"]
-            .try_extract_tensor::<f32>()
-            .map_err(ort_err)?;
+        let outputs = session.run_with_options(inputs, &run_options).map_err(ort_err)?;
+        let (shape, lp) = outputs["logprobs"].try_extract_tensor::<f32>().map_err(ort_err)?;
         if **shape != [b as i64, nq as i64, vocab as i64] {
             return Err(EngineError::Ort(format!(
                 "logprobs has shape {:?}, expected [{b}, {nq}, {vocab}]",
@@ -874,15 +827,11 @@ impl Engine {
         let mut layers = Vec::with_capacity(m.num_layers);
         for i in 0..m.num_layers {
             let get = |name: String| -> Result<Vec<f32>, EngineError> {
-                let (_, data) = outputs[name.as_str()]
-                    .try_extract_tensor::<f32>()
-                    .map_err(ort_err)?;
+                let (_, data) =
+                    outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
                 Ok(data.to_vec())
             };
-            layers.push((
-                get(format!("present.{i}.key"))?,
-                get(format!("present.{i}.value"))?,
-            ));
+            layers.push((get(format!("present.{i}.key"))?, get(format!("present.{i}.value"))?));
         }
         Ok(Some(Kv { len: total, layers }))
     }

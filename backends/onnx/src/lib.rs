@@ -51,14 +51,9 @@ pub fn parse_spec(spec_json: &str) -> Result<(PathBuf, EngineOptions), EngineErr
     let bad = |m: String| EngineError::Options(format!("onnx backend model spec: {m}"));
     let v: Value =
         serde_json::from_str(spec_json).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad("expected a JSON object".into()))?;
+    let obj = v.as_object().ok_or_else(|| bad("expected a JSON object".into()))?;
     if let Some(k) = obj.keys().find(|k| !SPEC_KEYS.contains(&k.as_str())) {
-        return Err(bad(format!(
-            "unknown key \"{k}\" (known: {})",
-            SPEC_KEYS.join(", ")
-        )));
+        return Err(bad(format!("unknown key \"{k}\" (known: {})", SPEC_KEYS.join(", "))));
     }
     let path = obj.get("path").and_then(Value::as_str).ok_or_else(|| {
         bad("\"path\" (the model folder) is required and must be a string".into())
@@ -74,16 +69,11 @@ pub fn parse_spec(spec_json: &str) -> Result<(PathBuf, EngineOptions), EngineErr
         }
     };
     if let Some(d) = obj.get("device").filter(|d| !d.is_null()) {
-        let d = d
-            .as_str()
-            .ok_or_else(|| bad("\"device\" must be a string".into()))?;
+        let d = d.as_str().ok_or_else(|| bad("\"device\" must be a string".into()))?;
         o.device = match d {
             "cpu" => Device::Cpu,
             "cuda" => Device::Cuda { device_id: 0 },
-            other => match other
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse::<i32>().ok())
-            {
+            other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<i32>().ok()) {
                 Some(device_id) if device_id >= 0 => Device::Cuda { device_id },
                 _ => {
                     return Err(bad(format!(
@@ -102,14 +92,15 @@ pub fn parse_spec(spec_json: &str) -> Result<(PathBuf, EngineOptions), EngineErr
     }
     o.prefix_cache_tokens = uint("prefix_cache_tokens")?;
     if let Some(g) = obj.get("graph_optimization").filter(|g| !g.is_null()) {
-        o.graph_optimization =
-            g.as_str().ok_or_else(|| bad("\"graph_optimization\" must be a string".into()))?.to_string();
+        o.graph_optimization = g
+            .as_str()
+            .ok_or_else(|| bad("\"graph_optimization\" must be a string".into()))?
+            .to_string();
     }
     if let Some(p) = obj.get("ort_dylib").filter(|p| !p.is_null()) {
-        o.ort_dylib =
-            Some(PathBuf::from(p.as_str().ok_or_else(|| {
-                bad("\"ort_dylib\" must be a string".into())
-            })?));
+        o.ort_dylib = Some(PathBuf::from(
+            p.as_str().ok_or_else(|| bad("\"ort_dylib\" must be a string".into()))?,
+        ));
     }
     Ok((PathBuf::from(path), o))
 }
@@ -188,18 +179,10 @@ mod tests {
                 .unwrap();
         assert_eq!(p, PathBuf::from("/m"));
         assert_eq!(o.device, Device::Cuda { device_id: 1 });
-        assert_eq!(
-            (o.threads, o.token_budget, o.min_shared_prefix),
-            (Some(2), 512, 32)
-        );
-        let e = parse_spec(r#"{"path": "/m", "batch": 3}"#)
-            .unwrap_err()
-            .to_string();
+        assert_eq!((o.threads, o.token_budget, o.min_shared_prefix), (Some(2), 512, 32));
+        let e = parse_spec(r#"{"path": "/m", "batch": 3}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"batch\""), "{e}");
-        assert!(parse_spec(r#"{"device": "cpu"}"#)
-            .unwrap_err()
-            .to_string()
-            .contains("\"path\""));
+        assert!(parse_spec(r#"{"device": "cpu"}"#).unwrap_err().to_string().contains("\"path\""));
         assert!(parse_spec(r#"{"path": "/m", "device": "tpu"}"#).is_err());
     }
 }

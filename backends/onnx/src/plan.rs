@@ -35,10 +35,7 @@ pub fn group_by_prefix(seqs: &[&[u32]], min_shared: usize) -> Vec<PrefixGroup> {
             return;
         }
         let prefix_len = if cur.len() > 1 { lcp } else { 0 };
-        groups.push(PrefixGroup {
-            prefix_len,
-            members: std::mem::take(cur),
-        });
+        groups.push(PrefixGroup { prefix_len, members: std::mem::take(cur) });
     };
     for &i in &order {
         match cur.last() {
@@ -110,20 +107,8 @@ mod tests {
         // a and b share 100 tokens; with c the group shares 50, which saves 2 × 50 = 100
         // tokens, as many as before, so c joins; d shares nothing.
         assert_eq!(groups.len(), 2);
-        assert_eq!(
-            groups[0],
-            PrefixGroup {
-                prefix_len: 50,
-                members: vec![0, 1, 2]
-            }
-        );
-        assert_eq!(
-            groups[1],
-            PrefixGroup {
-                prefix_len: 0,
-                members: vec![3]
-            }
-        );
+        assert_eq!(groups[0], PrefixGroup { prefix_len: 50, members: vec![0, 1, 2] });
+        assert_eq!(groups[1], PrefixGroup { prefix_len: 0, members: vec![3] });
     }
 
     #[test]
@@ -141,13 +126,7 @@ mod tests {
         seqs_owned.push(other);
         let seqs: Vec<&[u32]> = seqs_owned.iter().map(Vec::as_slice).collect();
         let groups = group_by_prefix(&seqs, 16);
-        assert_eq!(
-            groups[0],
-            PrefixGroup {
-                prefix_len: 1000,
-                members: vec![0, 1, 2]
-            }
-        );
+        assert_eq!(groups[0], PrefixGroup { prefix_len: 1000, members: vec![0, 1, 2] });
         assert_eq!(groups[1].members, vec![3]);
     }
 
@@ -161,10 +140,7 @@ mod tests {
             .all(|g| g.members.len() == 1 && g.prefix_len == 0));
         assert_eq!(
             group_by_prefix(&seqs, 3)[0],
-            PrefixGroup {
-                prefix_len: 3,
-                members: vec![0, 1]
-            }
+            PrefixGroup { prefix_len: 3, members: vec![0, 1] }
         );
     }
 
@@ -177,10 +153,7 @@ mod tests {
         assert_eq!(pack(&[1000, 10], 0, 100), vec![vec![0], vec![1]]);
         // The shared past counts against the budget.
         assert_eq!(pack(&[10, 10, 10], 90, 200), vec![vec![0, 1], vec![2]]);
-        assert_eq!(
-            pack(&[10, 10, 10], 90, 199),
-            vec![vec![0], vec![1], vec![2]]
-        );
+        assert_eq!(pack(&[10, 10, 10], 90, 199), vec![vec![0], vec![1], vec![2]]);
         assert!(pack(&[], 0, 100).is_empty());
     }
 }

@@ -16,10 +16,7 @@ use descry_abi::{root_names, ABI_VERSION};
 /// binary's `deps/` folder.
 fn cdylib_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
     profile_dir.join(format!(
         "{}descry_backend_onnx{}",
         std::env::consts::DLL_PREFIX,
@@ -36,13 +33,8 @@ fn cdylib_loads_a_model_and_scores_golden_values() {
         path.display()
     );
     let header = lib_header_from_path(&path).expect("library header");
-    assert_eq!(
-        header.root_mod_consts().base_name().as_str(),
-        root_names::BACKEND
-    );
-    let module = header
-        .init_root_module::<BackendModuleRef>()
-        .expect("root module");
+    assert_eq!(header.root_mod_consts().base_name().as_str(), root_names::BACKEND);
+    let module = header.init_root_module::<BackendModuleRef>().expect("root module");
     assert_eq!(module.abi_version(), ABI_VERSION);
     let backend = match (module.new())() {
         RResult::ROk(b) => b,
@@ -69,10 +61,8 @@ fn cdylib_loads_a_model_and_scores_golden_values() {
     assert_eq!(described["name"], SMOL.0);
     assert_eq!(described["device"], "cpu");
 
-    let rows: Vec<_> = golden(SMOL.0)
-        .into_iter()
-        .filter(|r| r["id"] != "long-pd-history")
-        .collect();
+    let rows: Vec<_> =
+        golden(SMOL.0).into_iter().filter(|r| r["id"] != "long-pd-history").collect();
     let req = request(rows.iter().map(sequence).collect(), 10);
     let res = match model.score(&req) {
         RResult::ROk(r) => r,

@@ -17,10 +17,7 @@ fn seq(tokens: &[u32], positions: &[u32], candidates: &[u32]) -> ScoreSequence {
         tokens: tokens.to_vec().into(),
         queries: positions
             .iter()
-            .map(|&p| ScoreQuery {
-                position: p,
-                candidates: candidates.to_vec().into(),
-            })
+            .map(|&p| ScoreQuery { position: p, candidates: candidates.to_vec().into() })
             .collect(),
     }
 }
@@ -45,22 +42,12 @@ fn check_model(model: (&str, &str)) {
     assert!(worst <= 2e-3, "{}: |Δ| {worst} > 2e-3", model.0);
 
     // A 256-token budget: the long prompt runs in chunks, the rest in small batches.
-    let small = Engine::load(
-        &dir.0,
-        &EngineOptions {
-            token_budget: 256,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let small =
+        Engine::load(&dir.0, &EngineOptions { token_budget: 256, ..Default::default() }).unwrap();
     let res_small = small.score(&req).unwrap();
     let d = max_diff(&res.sequences, &res_small.sequences);
     eprintln!("{}: budget 256 vs 4096: max |Δ| {d:.3e}", model.0);
-    assert!(
-        d <= SCHEDULE_TOL,
-        "{}: chunked/small batches differ by {d}",
-        model.0
-    );
+    assert!(d <= SCHEDULE_TOL, "{}: chunked/small batches differ by {d}", model.0);
 
     // Shared prefixes: three sequences from the long prompt share 1,000 tokens (past
     // Gemma's 512-token window), plus an unrelated one.
@@ -77,42 +64,25 @@ fn check_model(model: (&str, &str)) {
         seq(&short, &[short.len() as u32 - 1], &cands),
     ];
     // Without the prefixes kept from earlier calls, to score a sequence truly alone.
-    let uncached = Engine::load(
-        &dir.0,
-        &EngineOptions {
-            prefix_cache_tokens: Some(0),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let uncached =
+        Engine::load(&dir.0, &EngineOptions { prefix_cache_tokens: Some(0), ..Default::default() })
+            .unwrap();
     let shared = engine.score(&request(seqs.clone(), 5)).unwrap();
     eprintln!("{}: shared-prefix request: {:?}", model.0, shared.stats);
     // The prefix is at least the 1,000 tokens built in (the prompt may continue alike).
-    assert!(
-        shared.stats.tokens_reused >= 2 * 1000,
-        "the shared prefix is computed once"
-    );
+    assert!(shared.stats.tokens_reused >= 2 * 1000, "the shared prefix is computed once");
     for (i, s) in seqs.iter().enumerate() {
         let alone = uncached.score(&request(vec![s.clone()], 5)).unwrap();
         let d = max_diff(&shared.sequences[i..i + 1], &alone.sequences);
-        assert!(
-            d <= SCHEDULE_TOL,
-            "{}: sequence {i} differs with prefix sharing by {d}",
-            model.0
-        );
+        assert!(d <= SCHEDULE_TOL, "{}: sequence {i} differs with prefix sharing by {d}", model.0);
         assert_eq!(alone.stats.tokens_reused, 0);
         let tops = |r: &descry_abi::types::SequenceScores| -> Vec<Vec<u32>> {
-            r.queries
-                .iter()
-                .map(|q| q.top.iter().map(|t| t.token).collect())
-                .collect()
+            r.queries.iter().map(|q| q.top.iter().map(|t| t.token).collect()).collect()
         };
         assert_eq!(tops(&shared.sequences[i]), tops(&alone.sequences[0]));
     }
     // A query inside the shared prefix reads the same distribution as the full prompt's.
-    let full = engine
-        .score(&request(vec![seq(&long, &[600, 999], &cands)], 0))
-        .unwrap();
+    let full = engine.score(&request(vec![seq(&long, &[600, 999], &cands)], 0)).unwrap();
     let d = max_diff(
         &[descry_abi::types::SequenceScores {
             queries: vec![full.sequences[0].queries[1].clone()].into(),
@@ -130,10 +100,7 @@ fn check_model(model: (&str, &str)) {
     extended.extend_from_slice(&long[1400..1450]);
     let later = [
         vec![seq(&long[..1250], &[1100, 1249], &cands)],
-        vec![
-            seq(&long[..1250], &[1100, 1249], &cands),
-            seq(&extended, &[1120, 1199], &cands),
-        ],
+        vec![seq(&long[..1250], &[1100, 1249], &cands), seq(&extended, &[1120, 1199], &cands)],
         vec![seq(&long[..900], &[500, 899], &cands)],
     ];
     for (k, (seqs, kept)) in later.iter().zip([1000, 1000, 418]).enumerate() {
@@ -174,37 +141,22 @@ fn requests_are_validated() {
 
     let empty = engine.score(&request(vec![], 0)).unwrap();
     assert!(empty.sequences.is_empty());
-    let no_queries = engine
-        .score(&request(vec![seq(&[1, 2, 3], &[], &[])], 3))
-        .unwrap();
+    let no_queries = engine.score(&request(vec![seq(&[1, 2, 3], &[], &[])], 3)).unwrap();
     assert!(no_queries.sequences[0].queries.is_empty());
-    assert_eq!(
-        no_queries.stats.tokens_computed, 0,
-        "nothing to read, nothing computed"
-    );
+    assert_eq!(no_queries.stats.tokens_computed, 0, "nothing to read, nothing computed");
 
     // Tokens after the last query are not run.
-    let cut = engine
-        .score(&request(vec![seq(&[1, 2, 3, 4, 5, 6], &[1], &[7])], 0))
-        .unwrap();
+    let cut = engine.score(&request(vec![seq(&[1, 2, 3, 4, 5, 6], &[1], &[7])], 0)).unwrap();
     assert_eq!(cut.stats.tokens_computed, 2);
 
     let cases = [
-        (
-            seq(&[1, 2, 3], &[3], &[1]),
-            "position 3 is outside the sequence",
-        ),
+        (seq(&[1, 2, 3], &[3], &[1]), "position 3 is outside the sequence"),
         (seq(&[1, vocab, 3], &[1], &[1]), "outside the vocabulary"),
         (seq(&[1, 2, 3], &[1], &[vocab + 5]), "candidate token id"),
     ];
     for (s, want) in cases {
-        let err = engine
-            .score(&request(vec![seq(&[5, 6], &[1], &[1]), s], 0))
-            .unwrap_err();
-        assert!(
-            matches!(err, EngineError::BadRequest { sequence: 1, .. }),
-            "{err}"
-        );
+        let err = engine.score(&request(vec![seq(&[5, 6], &[1], &[1]), s], 0)).unwrap_err();
+        assert!(matches!(err, EngineError::BadRequest { sequence: 1, .. }), "{err}");
         assert!(err.to_string().contains(want), "{err}");
     }
 
@@ -215,10 +167,7 @@ fn requests_are_validated() {
     if !cfg!(feature = "cuda") {
         let err = Engine::load(
             &dir.0,
-            &EngineOptions {
-                device: Device::Cuda { device_id: 0 },
-                ..Default::default()
-            },
+            &EngineOptions { device: Device::Cuda { device_id: 0 }, ..Default::default() },
         )
         .err()
         .expect("cuda needs the feature");

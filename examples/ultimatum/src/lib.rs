@@ -162,11 +162,7 @@ pub fn load(path: &Path) -> Result<LoadedData, KitError> {
             money: args.money_to_divide,
             to_responder,
             to_proposer,
-            message: if args.messages_allowed {
-                offer.value.message.clone()
-            } else {
-                None
-            },
+            message: if args.messages_allowed { offer.value.message.clone() } else { None },
         };
         let point = DecisionPoint {
             id: format!("{}-r1", game.id).into(),
@@ -179,15 +175,9 @@ pub fn load(path: &Path) -> Result<LoadedData, KitError> {
             flags: Vec::new().into(),
             context_json: to_json(&offer).into(),
         };
-        episodes.push(Episode {
-            id: game.id.clone().into(),
-            decisions: vec![point].into(),
-        });
+        episodes.push(Episode { id: game.id.clone().into(), decisions: vec![point].into() });
     }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: skipped.into(),
-    })
+    Ok(LoadedData { episodes: episodes.into(), skipped: skipped.into() })
 }
 
 /// Renders the offer; the prompt ends with the answer prefix `{"decision": "`.
@@ -228,11 +218,7 @@ mod tests {
     #[test]
     fn loads_round_one_of_human_responders() {
         let data = load(&descry_game_kit::shared_data_dir().join("glee")).unwrap();
-        let points: Vec<_> = data
-            .episodes
-            .iter()
-            .flat_map(|e| e.decisions.iter())
-            .collect();
+        let points: Vec<_> = data.episodes.iter().flat_map(|e| e.decisions.iter()).collect();
         // 8 bargaining games have a human Bob: 5 accepted Alice's first offer, 3 rejected it.
         assert_eq!(points.len(), 8);
         assert_eq!(points.iter().filter(|p| p.outcome.rate == 1.0).count(), 5);

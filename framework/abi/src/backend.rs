@@ -118,7 +118,10 @@ pub fn new_guarded_backend<T: BackendPlugin>(
     guarded(crate_name, "new", || {
         let inner = make();
         let name = inner.info().name.into_string();
-        Ok(Backend_TO::from_value(GuardedBackend { inner, name }, abi_stable::sabi_trait::TD_Opaque))
+        Ok(Backend_TO::from_value(
+            GuardedBackend { inner, name },
+            abi_stable::sabi_trait::TD_Opaque,
+        ))
     })
 }
 

@@ -80,7 +80,10 @@ pub fn new_guarded_metrics(
             .into_iter()
             .map(|inner| {
                 let name = format!("{crate_name}/{}", inner.info().name);
-                Metric_TO::from_value(GuardedMetric { inner, name }, abi_stable::sabi_trait::TD_Opaque)
+                Metric_TO::from_value(
+                    GuardedMetric { inner, name },
+                    abi_stable::sabi_trait::TD_Opaque,
+                )
             })
             .collect())
     })

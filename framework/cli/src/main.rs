@@ -9,7 +9,11 @@ use std::path::PathBuf;
 
 /// Command-line options shared by every command.
 #[derive(Parser, Debug)]
-#[command(name = "descry", version, about = "How well do language models predict real human decisions?")]
+#[command(
+    name = "descry",
+    version,
+    about = "How well do language models predict real human decisions?"
+)]
 pub struct Cli {
     /// Plugin folder to scan instead of the folder of the `descry` binary (repeatable).
     /// A study's `plugins.paths` are scanned as well.

@@ -167,7 +167,10 @@ pub struct Analysis {
 /// Computes a metric through its plugin. Degenerate input is a NaN with the reason.
 pub fn compute_metric(registry: &Registry, name: &str, rows: &[&PredictionRow]) -> MetricValue {
     let Some(metric) = registry.metric(name) else {
-        return MetricValue { value: f64::NAN, note: Some(format!("no metric named `{name}` is loaded")) };
+        return MetricValue {
+            value: f64::NAN,
+            note: Some(format!("no metric named `{name}` is loaded")),
+        };
     };
     let input = MetricInput {
         predictions: rows.iter().map(|r| r.prediction).collect::<Vec<_>>().into(),
@@ -188,7 +191,13 @@ fn mean_mass(rows: &[&PredictionRow]) -> f64 {
 }
 
 /// Percentile bootstrap CI (95%) of a metric, resampling whole episodes.
-pub fn bootstrap_ci(registry: &Registry, name: &str, rows: &[&PredictionRow], resamples: usize, seed: u64) -> (f64, f64) {
+pub fn bootstrap_ci(
+    registry: &Registry,
+    name: &str,
+    rows: &[&PredictionRow],
+    resamples: usize,
+    seed: u64,
+) -> (f64, f64) {
     if resamples == 0 || rows.is_empty() {
         return (f64::NAN, f64::NAN);
     }
@@ -214,7 +223,8 @@ pub fn bootstrap_ci(registry: &Registry, name: &str, rows: &[&PredictionRow], re
         return (f64::NAN, f64::NAN);
     }
     values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
+    let at =
+        |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
     (at(0.025), at(0.975))
 }
 
@@ -228,7 +238,12 @@ pub fn row_label(r: &PredictionRow) -> String {
 }
 
 /// Runs the analysis over all rows.
-pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus], settings: &AnalysisSettings) -> Analysis {
+pub fn analyse(
+    registry: &Registry,
+    rows: &[PredictionRow],
+    pairs: &[PairStatus],
+    settings: &AnalysisSettings,
+) -> Analysis {
     let labels: Vec<String> = rows.iter().map(row_label).collect();
     // Units.
     let mut units: BTreeMap<(String, &str, &str), Vec<&PredictionRow>> = BTreeMap::new();
@@ -240,10 +255,14 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
     let mut slices = Vec::new();
     for ((label, game, variant), unit_rows) in &units {
         let first = unit_rows[0];
-        let metrics: BTreeMap<String, MetricValue> =
-            settings.metrics.iter().map(|m| (m.clone(), compute_metric(registry, m, unit_rows))).collect();
+        let metrics: BTreeMap<String, MetricValue> = settings
+            .metrics
+            .iter()
+            .map(|m| (m.clone(), compute_metric(registry, m, unit_rows)))
+            .collect();
         let seed = settings.seed ^ fxhash(&format!("{label}/{game}/{variant}"));
-        let (ci_low, ci_high) = bootstrap_ci(registry, &settings.primary_metric, unit_rows, settings.bootstrap, seed);
+        let (ci_low, ci_high) =
+            bootstrap_ci(registry, &settings.primary_metric, unit_rows, settings.bootstrap, seed);
         models.push(ModelRow {
             model: label.clone(),
             role: first.role.clone(),
@@ -266,7 +285,9 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
                 let bucket = if r.round == 1 { "round 1" } else { "rounds 2+" };
                 by.entry(("round_bucket".into(), bucket.into())).or_default().push(r);
             }
-            if let Ok(serde_json::Value::Object(meta)) = serde_json::from_str::<serde_json::Value>(&r.metadata) {
+            if let Ok(serde_json::Value::Object(meta)) =
+                serde_json::from_str::<serde_json::Value>(&r.metadata)
+            {
                 for (k, v) in meta {
                     // Not configuration: the person's own answer, and the family tag.
                     if NOT_CONFIGURATION.contains(&k.as_str()) {
@@ -286,7 +307,9 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
             *values_per_field.entry(field.as_str()).or_default() += 1;
         }
         for ((field, value), slice) in &by {
-            if values_per_field[field.as_str()] > 24 || values_per_field[field.as_str()] < 2 && field != "round_bucket" {
+            if values_per_field[field.as_str()] > 24
+                || values_per_field[field.as_str()] < 2 && field != "round_bucket"
+            {
                 continue;
             }
             let m = compute_metric(registry, &settings.primary_metric, slice);
@@ -307,13 +330,16 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
 
     // Pairs per family × variant × subset.
     let mut pair_rows = Vec::new();
-    let families: BTreeSet<(&str, &str)> = rows.iter().map(|r| (r.family.as_str(), r.variant.as_str())).collect();
+    let families: BTreeSet<(&str, &str)> =
+        rows.iter().map(|r| (r.family.as_str(), r.variant.as_str())).collect();
     for pair in pairs.iter().filter(|p| p.excluded.is_none()) {
         for &(family, variant) in &families {
             let pick = |label: &str, subset: &str| -> Vec<&PredictionRow> {
                 rows.iter()
                     .zip(&labels)
-                    .filter(|(r, l)| l.as_str() == label && r.family == family && r.variant == variant)
+                    .filter(|(r, l)| {
+                        l.as_str() == label && r.family == family && r.variant == variant
+                    })
                     .filter(|(r, _)| match subset {
                         "round 1" => r.round == 1,
                         "rounds 2+" => r.round > 1,
@@ -322,7 +348,11 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
                     .map(|(r, _)| r)
                     .collect()
             };
-            let subsets: &[&str] = if settings.multi_round_families.contains(family) { &["all", "round 1", "rounds 2+"] } else { &["all"] };
+            let subsets: &[&str] = if settings.multi_round_families.contains(family) {
+                &["all", "round 1", "rounds 2+"]
+            } else {
+                &["all"]
+            };
             for &subset in subsets {
                 let (b, a) = (pick(&pair.base, subset), pick(&pair.aligned, subset));
                 if b.is_empty() || a.is_empty() {
@@ -332,19 +362,26 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
                 let ma = compute_metric(registry, &settings.primary_metric, &a).value;
                 let (mass_b, mass_a) = (mean_mass(&b), mean_mass(&a));
                 let excluded = if mass_b < settings.min_mass || mass_a < settings.min_mass {
-                    Some(format!("mean mass below {} (base {:.3}, aligned {:.3})", settings.min_mass, mass_b, mass_a))
+                    Some(format!(
+                        "mean mass below {} (base {:.3}, aligned {:.3})",
+                        settings.min_mass, mass_b, mass_a
+                    ))
                 } else if !(mb >= settings.min_correlation || ma >= settings.min_correlation) {
-                    Some(format!("both {} below {} (base {:.3}, aligned {:.3})", settings.primary_metric, settings.min_correlation, mb, ma))
+                    Some(format!(
+                        "both {} below {} (base {:.3}, aligned {:.3})",
+                        settings.primary_metric, settings.min_correlation, mb, ma
+                    ))
                 } else {
                     None
                 };
-                let winner = if excluded.is_some() || !(mb.is_finite() && ma.is_finite()) || mb == ma {
-                    String::new()
-                } else if mb > ma {
-                    "base".into()
-                } else {
-                    "aligned".into()
-                };
+                let winner =
+                    if excluded.is_some() || !(mb.is_finite() && ma.is_finite()) || mb == ma {
+                        String::new()
+                    } else if mb > ma {
+                        "base".into()
+                    } else {
+                        "aligned".into()
+                    };
                 pair_rows.push(PairRow {
                     pair: pair.name.clone(),
                     family: family.to_string(),
@@ -366,7 +403,8 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
 
     // Wins per family × variant × subset, and over the multi-round families.
     // (base wins, aligned wins, excluded, base − aligned of every compared pair)
-    let mut tallies: BTreeMap<(String, String, String), (usize, usize, usize, Vec<f64>)> = BTreeMap::new();
+    let mut tallies: BTreeMap<(String, String, String), (usize, usize, usize, Vec<f64>)> =
+        BTreeMap::new();
     for p in &pair_rows {
         let mut keys = vec![(p.family.clone(), p.variant.clone(), p.subset.clone())];
         if settings.multi_round_families.contains(&p.family) {
@@ -387,7 +425,8 @@ pub fn analyse(registry: &Registry, rows: &[PredictionRow], pairs: &[PairStatus]
     let wins = tallies
         .into_iter()
         .map(|((family, variant, subset), (b, a, x, diffs))| {
-            let toward_majority: Vec<f64> = if a > b { diffs.iter().map(|d| -d).collect() } else { diffs };
+            let toward_majority: Vec<f64> =
+                if a > b { diffs.iter().map(|d| -d).collect() } else { diffs };
             WinRow {
                 family,
                 variant,

@@ -37,6 +37,8 @@
 //! counted over the full causal context, as the graph computes it (a sliding window masks
 //! scores; it does not skip them).
 
+pub use crate::plan::order_for_reuse;
+pub use crate::score::DecisionPrediction;
 use crate::{
     config::{BackendOptions, GameSection, Study},
     data::{resolve_games, GameError, StudyGame},
@@ -47,8 +49,6 @@ use crate::{
     run::backend_spec,
     score::{chunks, score_sequences},
 };
-pub use crate::plan::order_for_reuse;
-pub use crate::score::DecisionPrediction;
 use abi_stable::std_types::RStr;
 use descry_abi::types::ScoreStats;
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,8 @@ pub struct DataSetSpec {
 pub const DATA_SETS: &[DataSetSpec] = &[
     DataSetSpec {
         name: "matrix-repeated",
-        description: "Akata et al. repeated 2x2 matrix games (PD, BoS; 10 rounds), transcript variant",
+        description:
+            "Akata et al. repeated 2x2 matrix games (PD, BoS; 10 rounds), transcript variant",
         plugin: "matrix",
         data: "akata",
         params: r#"{"set": "repeated"}"#,
@@ -231,7 +232,6 @@ pub struct PhaseSettings {
     pub ort_library: Option<PathBuf>,
 }
 
-
 /// What one phase measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseResult {
@@ -352,7 +352,10 @@ pub fn bench_study(settings: &PhaseSettings, spec: &DataSetSpec) -> Study {
 
 /// Loads a data set (first `settings.limit` episodes), opens the model and plans the unit:
 /// render, chat template, tokenize. No model is run.
-pub fn plan_data_set<'r>(registry: &'r Registry, settings: &PhaseSettings) -> Result<PlannedUnit<'r>, BenchError> {
+pub fn plan_data_set<'r>(
+    registry: &'r Registry,
+    settings: &PhaseSettings,
+) -> Result<PlannedUnit<'r>, BenchError> {
     let spec = data_set(&settings.data_set)?;
     let study = bench_study(settings, spec);
     let model = ModelFolder::open(&settings.model_dir)?;
@@ -362,13 +365,23 @@ pub fn plan_data_set<'r>(registry: &'r Registry, settings: &PhaseSettings) -> Re
     let data = game.load()?;
     let plan = plan_unit(&model, format, &game, spec.variant, &data.episodes)
         .map_err(|source| BenchError::Plan { data_set: spec.name.to_string(), source })?;
-    Ok(PlannedUnit { game, model, format, episodes: data.episodes.len(), episodes_total: data.episodes_total, plan })
+    Ok(PlannedUnit {
+        game,
+        model,
+        format,
+        episodes: data.episodes.len(),
+        episodes_total: data.episodes_total,
+        plan,
+    })
 }
 
 /// Tokens of a whole data set under each grouping, from the planner alone (no model run):
 /// `(decisions, Σ prompt tokens, tokens in transcript sequences)`. The backend's prefix
 /// reuse across sequences comes on top of the second figure.
-pub fn planned_tokens(registry: &Registry, settings: &PhaseSettings) -> Result<(usize, u64, u64), BenchError> {
+pub fn planned_tokens(
+    registry: &Registry,
+    settings: &PhaseSettings,
+) -> Result<(usize, u64, u64), BenchError> {
     let unit = plan_data_set(registry, settings)?;
     let all: Vec<usize> = (0..unit.plan.decisions.len()).collect();
     let naive: u64 = unit.plan.decisions.iter().map(|d| d.tokens.len() as u64).sum();
@@ -410,21 +423,35 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     let sequence_context_sum: f64 =
         sequences.iter().map(|s| s.tokens.len() as f64 * (s.tokens.len() as f64 + 1.0) / 2.0).sum();
 
-    let backend = registry.backend(&settings.backend).ok_or_else(|| BenchError::NoBackend(settings.backend.clone()))?;
+    let backend = registry
+        .backend(&settings.backend)
+        .ok_or_else(|| BenchError::NoBackend(settings.backend.clone()))?;
     let spec = phase_spec(settings);
-    let model = backend.backend.load(RStr::from_str(&spec)).into_result().map_err(|e| BenchError::BackendLoad {
-        backend: settings.backend.clone(),
-        model: settings.model_dir.clone(),
-        reason: e.to_string(),
+    let model = backend.backend.load(RStr::from_str(&spec)).into_result().map_err(|e| {
+        BenchError::BackendLoad {
+            backend: settings.backend.clone(),
+            model: settings.model_dir.clone(),
+            reason: e.to_string(),
+        }
     })?;
     let target = unit.game.info.target_option.to_string();
-    let score_err = |reason: String| BenchError::Score { data_set: settings.data_set.clone(), phase: settings.phase, reason };
+    let score_err = |reason: String| BenchError::Score {
+        data_set: settings.data_set.clone(),
+        phase: settings.phase,
+        reason,
+    };
     // One short pass first, outside the measurement: the runtime's first run allocates.
-    if let Some((first, &(decision, _))) = sequences.first().and_then(|s| Some((s, s.queries.first()?))) {
+    if let Some((first, &(decision, _))) =
+        sequences.first().and_then(|s| Some((s, s.queries.first()?)))
+    {
         let n = first.tokens.len().min(16);
         if n > 0 {
-            let warm = PlannedSequence { tokens: first.tokens[..n].to_vec(), queries: vec![(decision, (n - 1) as u32)] };
-            score_sequences(&model, plan, &target, std::slice::from_ref(&warm)).map_err(score_err)?;
+            let warm = PlannedSequence {
+                tokens: first.tokens[..n].to_vec(),
+                queries: vec![(decision, (n - 1) as u32)],
+            };
+            score_sequences(&model, plan, &target, std::slice::from_ref(&warm))
+                .map_err(score_err)?;
         }
     }
     let rss_after_load_mb = read_status_mb("VmRSS");
@@ -490,7 +517,11 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     }
     let predictions: Vec<DecisionPrediction> = scored.into_values().collect();
     if predictions.len() != plan.decisions.len() {
-        return Err(score_err(format!("{} predictions for {} decisions", predictions.len(), plan.decisions.len())));
+        return Err(score_err(format!(
+            "{} predictions for {} decisions",
+            predictions.len(),
+            plan.decisions.len()
+        )));
     }
     Ok(PhaseResult {
         phase: settings.phase,
@@ -522,7 +553,6 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     })
 }
 
-
 /// The largest absolute difference between two phases' predictions, over every decision's
 /// prediction, mass and per-option probabilities. The phases must hold the same decisions.
 pub fn compare(a: &PhaseResult, b: &PhaseResult) -> Result<f64, BenchError> {
@@ -550,14 +580,21 @@ pub fn compare_subset(a: &PhaseResult, b: &PhaseResult) -> Result<f64, BenchErro
             (x - y).abs()
         }
     };
-    let by_index: BTreeMap<usize, &DecisionPrediction> = b.predictions.iter().map(|p| (p.index, p)).collect();
+    let by_index: BTreeMap<usize, &DecisionPrediction> =
+        b.predictions.iter().map(|p| (p.index, p)).collect();
     let mut max = 0.0f64;
     for p in &a.predictions {
         let Some(q) = by_index.get(&p.index) else {
-            return Err(BenchError::Mismatch(format!("decision {} of {} is missing from {}", p.index, a.phase, b.phase)));
+            return Err(BenchError::Mismatch(format!(
+                "decision {} of {} is missing from {}",
+                p.index, a.phase, b.phase
+            )));
         };
         if p.key != q.key || p.option_probs.len() != q.option_probs.len() {
-            return Err(BenchError::Mismatch(format!("decision {} differs in key or options", p.index)));
+            return Err(BenchError::Mismatch(format!(
+                "decision {} differs in key or options",
+                p.index
+            )));
         }
         max = max.max(diff(p.prediction, q.prediction)).max(diff(p.mass, q.mass));
         for (x, y) in p.option_probs.iter().zip(&q.option_probs) {
@@ -637,7 +674,9 @@ pub fn machine_info() -> MachineInfo {
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         cpu_flags,
         load_average: load_average(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string()),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_string()),
     }
 }
 
@@ -738,7 +777,12 @@ pub struct PhaseSummary {
 impl PhaseSummary {
     /// Summarises a phase.
     pub fn of(result: &PhaseResult, manifest: &ModelManifest) -> PhaseSummary {
-        let flops = model_flops(manifest, result.tokens_computed, result.context_sum(), result.decisions as u64);
+        let flops = model_flops(
+            manifest,
+            result.tokens_computed,
+            result.context_sum(),
+            result.decisions as u64,
+        );
         let wall = result.wall_s.max(1e-9);
         PhaseSummary {
             tokens: result.tokens_computed,
@@ -935,8 +979,14 @@ impl MemoryCheck {
             peak_rss_mb_large: large.peak_rss_mb,
             scoring_peak_rss_mb_small: small.scoring_peak_rss_mb,
             scoring_peak_rss_mb_large: large.scoring_peak_rss_mb,
-            scoring_increment_mb_small: small.scoring_peak_rss_mb.zip(small.rss_after_load_mb).map(|(p, l)| p - l),
-            scoring_increment_mb_large: large.scoring_peak_rss_mb.zip(large.rss_after_load_mb).map(|(p, l)| p - l),
+            scoring_increment_mb_small: small
+                .scoring_peak_rss_mb
+                .zip(small.rss_after_load_mb)
+                .map(|(p, l)| p - l),
+            scoring_increment_mb_large: large
+                .scoring_peak_rss_mb
+                .zip(large.rss_after_load_mb)
+                .map(|(p, l)| p - l),
             ratio,
         }
     }
@@ -959,27 +1009,53 @@ pub struct Target {
 
 impl Target {
     fn at_least(what: &str, value: Option<f64>, threshold: f64) -> Target {
-        Target { what: what.into(), value, op: ">=".into(), threshold, met: value.map(|v| v >= threshold) }
+        Target {
+            what: what.into(),
+            value,
+            op: ">=".into(),
+            threshold,
+            met: value.map(|v| v >= threshold),
+        }
     }
 
     fn at_most(what: &str, value: Option<f64>, threshold: f64) -> Target {
-        Target { what: what.into(), value, op: "<=".into(), threshold, met: value.map(|v| v <= threshold) }
+        Target {
+            what: what.into(),
+            value,
+            op: "<=".into(),
+            threshold,
+            met: value.map(|v| v <= threshold),
+        }
     }
 }
 
 /// The issue's targets, evaluated on the first data set of [`DATA_SETS`] (repeated matrix
 /// games) where it was benched (on the benched subset, and on the whole set where the plan
 /// ran over it); predictions on every data set.
-pub fn targets(data_sets: &BTreeMap<String, DataSetReport>, memory: Option<&MemoryCheck>) -> Vec<Target> {
+pub fn targets(
+    data_sets: &BTreeMap<String, DataSetReport>,
+    memory: Option<&MemoryCheck>,
+) -> Vec<Target> {
     let main = data_sets.get(DATA_SETS[0].name);
     let whole = main.and_then(|d| d.whole_set.as_ref());
     let max_diff = data_sets
         .values()
-        .flat_map(|d| std::iter::once(d.max_abs_diff).chain(d.whole_set.as_ref().map(|w| w.max_abs_diff_vs_naive)))
+        .flat_map(|d| {
+            std::iter::once(d.max_abs_diff)
+                .chain(d.whole_set.as_ref().map(|w| w.max_abs_diff_vs_naive))
+        })
         .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
     let mut out = vec![
-        Target::at_least("token_ratio, matrix-repeated, benched subset: naive / plan tokens", main.map(|d| d.token_ratio), 8.0),
-        Target::at_least("wall_ratio, matrix-repeated, benched subset: naive / plan wall", main.map(|d| d.wall_ratio), 5.0),
+        Target::at_least(
+            "token_ratio, matrix-repeated, benched subset: naive / plan tokens",
+            main.map(|d| d.token_ratio),
+            8.0,
+        ),
+        Target::at_least(
+            "wall_ratio, matrix-repeated, benched subset: naive / plan wall",
+            main.map(|d| d.wall_ratio),
+            5.0,
+        ),
         Target::at_least(
             "sgemm_fraction, matrix-repeated, benched subset: plan FLOP/s / fp32 matmul FLOP/s",
             main.map(|d| d.sgemm_fraction),
@@ -1003,16 +1079,28 @@ pub fn targets(data_sets: &BTreeMap<String, DataSetReport>, memory: Option<&Memo
             0.5,
         ));
     }
-    out.push(Target::at_most("memory ratio: plan peak RSS at 10x decisions / at 1x", memory.and_then(|m| m.ratio), 1.10));
+    out.push(Target::at_most(
+        "memory ratio: plan peak RSS at 10x decisions / at 1x",
+        memory.and_then(|m| m.ratio),
+        1.10,
+    ));
     if let (Some(d), Some(w)) = (main, whole) {
         // Stricter: the whole set against the benched subset (far more than 10x).
         let ratio = match (w.plan.peak_rss_mb, d.plan.peak_rss_mb) {
             (Some(l), Some(s)) if s > 0.0 => Some(l / s),
             _ => None,
         };
-        out.push(Target::at_most("memory ratio, stricter: plan peak RSS, whole set / benched subset", ratio, 1.10));
+        out.push(Target::at_most(
+            "memory ratio, stricter: plan peak RSS, whole set / benched subset",
+            ratio,
+            1.10,
+        ));
     }
-    out.push(Target::at_most("max_abs_diff, every data set: |naive - plan| predictions", max_diff, 1e-4));
+    out.push(Target::at_most(
+        "max_abs_diff, every data set: |naive - plan| predictions",
+        max_diff,
+        1e-4,
+    ));
     out
 }
 
@@ -1022,7 +1110,11 @@ pub fn targets(data_sets: &BTreeMap<String, DataSetReport>, memory: Option<&Memo
 pub fn contention_warnings(data_sets: &BTreeMap<String, DataSetReport>) -> Vec<String> {
     let mut out = Vec::new();
     for (name, d) in data_sets {
-        let phases = [("naive", Some(&d.naive)), ("plan", Some(&d.plan)), ("whole-set plan", d.whole_set.as_ref().map(|w| &w.plan))];
+        let phases = [
+            ("naive", Some(&d.naive)),
+            ("plan", Some(&d.plan)),
+            ("whole-set plan", d.whole_set.as_ref().map(|w| &w.plan)),
+        ];
         for (label, phase) in phases {
             if let Some(u) = phase.and_then(|p| p.cpu_utilisation).filter(|&u| u < 0.9) {
                 out.push(format!(
@@ -1056,8 +1148,20 @@ pub fn format_table(
         let row = |s: &mut String, name: &str, n: String, p: String, r: String| {
             let _ = writeln!(s, "  {name:<26} {n:>14} {p:>14} {r:>10}");
         };
-        row(&mut s, "tokens computed", d.naive.tokens.to_string(), d.plan.tokens.to_string(), format!("{:.2}x", d.token_ratio));
-        row(&mut s, "wall seconds (scoring)", format!("{:.2}", d.naive.wall_s), format!("{:.2}", d.plan.wall_s), format!("{:.2}x", d.wall_ratio));
+        row(
+            &mut s,
+            "tokens computed",
+            d.naive.tokens.to_string(),
+            d.plan.tokens.to_string(),
+            format!("{:.2}x", d.token_ratio),
+        );
+        row(
+            &mut s,
+            "wall seconds (scoring)",
+            format!("{:.2}", d.naive.wall_s),
+            format!("{:.2}", d.plan.wall_s),
+            format!("{:.2}x", d.wall_ratio),
+        );
         row(
             &mut s,
             "decisions / s",
@@ -1065,9 +1169,27 @@ pub fn format_table(
             format!("{:.2}", d.plan.decisions_per_s),
             format!("{:.2}x", d.plan.decisions_per_s / d.naive.decisions_per_s.max(1e-12)),
         );
-        row(&mut s, "tokens / s", format!("{:.0}", d.naive.tokens_per_s), format!("{:.0}", d.plan.tokens_per_s), String::new());
-        row(&mut s, "peak RSS MB (process)", opt(d.naive.peak_rss_mb), opt(d.plan.peak_rss_mb), String::new());
-        row(&mut s, "peak RSS MB (scoring)", opt(d.naive.scoring_peak_rss_mb), opt(d.plan.scoring_peak_rss_mb), String::new());
+        row(
+            &mut s,
+            "tokens / s",
+            format!("{:.0}", d.naive.tokens_per_s),
+            format!("{:.0}", d.plan.tokens_per_s),
+            String::new(),
+        );
+        row(
+            &mut s,
+            "peak RSS MB (process)",
+            opt(d.naive.peak_rss_mb),
+            opt(d.plan.peak_rss_mb),
+            String::new(),
+        );
+        row(
+            &mut s,
+            "peak RSS MB (scoring)",
+            opt(d.naive.scoring_peak_rss_mb),
+            opt(d.plan.scoring_peak_rss_mb),
+            String::new(),
+        );
         row(
             &mut s,
             "model GFLOP/s",
@@ -1096,8 +1218,20 @@ pub fn format_table(
             d.plan.sgemm_flops_per_s_at_start.map_or("-".into(), |f| format!("{:.2}", f / 1e9)),
             String::new(),
         );
-        row(&mut s, "sgemm GFLOP/s (best seen)", format!("{:.2}", d.sgemm_flops_per_s / 1e9), String::new(), String::new());
-        row(&mut s, "max |naive - plan|", format!("{:.2e}", d.max_abs_diff), String::new(), String::new());
+        row(
+            &mut s,
+            "sgemm GFLOP/s (best seen)",
+            format!("{:.2}", d.sgemm_flops_per_s / 1e9),
+            String::new(),
+            String::new(),
+        );
+        row(
+            &mut s,
+            "max |naive - plan|",
+            format!("{:.2e}", d.max_abs_diff),
+            String::new(),
+            String::new(),
+        );
         if let Some(w) = &d.whole_set {
             let _ = writeln!(
                 s,
@@ -1151,8 +1285,15 @@ pub fn format_table(
             Some(false) => "NOT met",
             None => "not measured",
         };
-        let value = t.value.map_or("-".to_string(), |v| if v.abs() < 1e-2 { format!("{v:.2e}") } else { format!("{v:.3}") });
-        let _ = writeln!(s, "  {:<84} {:>9} {} {:<6} {}", t.what, value, t.op, t.threshold, verdict);
+        let value = t.value.map_or("-".to_string(), |v| {
+            if v.abs() < 1e-2 {
+                format!("{v:.2e}")
+            } else {
+                format!("{v:.3}")
+            }
+        });
+        let _ =
+            writeln!(s, "  {:<84} {:>9} {} {:<6} {}", t.what, value, t.op, t.threshold, verdict);
     }
     s
 }
@@ -1249,8 +1390,10 @@ mod tests {
         assert_eq!(parse_status_kb(text, "VmHWM"), Some(123456));
         assert_eq!(parse_status_kb(text, "VmRSS"), Some(2048));
         assert_eq!(parse_status_kb(text, "VmSwap"), None);
-        let seqs: Vec<PlannedSequence> =
-            [5usize, 5, 5, 20].iter().map(|&n| PlannedSequence { tokens: vec![1; n], queries: vec![(0, 0)] }).collect();
+        let seqs: Vec<PlannedSequence> = [5usize, 5, 5, 20]
+            .iter()
+            .map(|&n| PlannedSequence { tokens: vec![1; n], queries: vec![(0, 0)] })
+            .collect();
         let c = chunks(&seqs, 10);
         assert_eq!(c.iter().map(|c| c.len()).collect::<Vec<_>>(), vec![2, 1, 1]);
     }

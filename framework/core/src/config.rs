@@ -19,12 +19,19 @@ use std::{
 };
 
 /// Top-level sections a `DESCRY_*` variable may address.
-pub const SECTIONS: &[&str] = &["study", "data", "plugins", "backend", "pairs", "games", "filters", "analysis"];
+pub const SECTIONS: &[&str] =
+    &["study", "data", "plugins", "backend", "pairs", "games", "filters", "analysis"];
 
 /// `DESCRY_*` variables that are not study keys: descry, its scripts and its tests use
 /// them for other things. Every other `DESCRY_*` variable must name a study key.
-pub const OTHER_VARIABLES: &[&str] =
-    &["DESCRY_HOME", "DESCRY_BIN", "DESCRY_SMOLLM2_GGUF", "DESCRY_GEMMA3_GGUF", "DESCRY_GOLDEN", "DESCRY_KEEP_IMPORT"];
+pub const OTHER_VARIABLES: &[&str] = &[
+    "DESCRY_HOME",
+    "DESCRY_BIN",
+    "DESCRY_SMOLLM2_GGUF",
+    "DESCRY_GEMMA3_GGUF",
+    "DESCRY_GOLDEN",
+    "DESCRY_KEEP_IMPORT",
+];
 
 /// The prefix of the environment layer; `__` separates the parts of a key.
 const ENV_PREFIX: &str = "DESCRY_";
@@ -66,7 +73,11 @@ pub struct StudySection {
 
 impl Default for StudySection {
     fn default() -> Self {
-        StudySection { name: "study".into(), output: PathBuf::from("runs/study").into(), seed: 20260317 }
+        StudySection {
+            name: "study".into(),
+            output: PathBuf::from("runs/study").into(),
+            seed: 20260317,
+        }
     }
 }
 
@@ -237,18 +248,26 @@ pub struct AnalysisSection {
 impl Default for AnalysisSection {
     fn default() -> Self {
         AnalysisSection {
-            metrics: ["pearson", "spearman", "auc", "brier", "nll", "accuracy"].map(String::from).to_vec(),
+            metrics: ["pearson", "spearman", "auc", "brier", "nll", "accuracy"]
+                .map(String::from)
+                .to_vec(),
             primary_metric: "pearson".into(),
             bootstrap: 1000,
         }
     }
 }
 
-fn serialize_opt_relative<S: serde::Serializer>(v: &Option<RelativePathBuf>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_opt_relative<S: serde::Serializer>(
+    v: &Option<RelativePathBuf>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     v.as_ref().map(|p| p.relative()).serialize(s)
 }
 
-fn serialize_relative_vec<S: serde::Serializer>(v: &[RelativePathBuf], s: S) -> Result<S::Ok, S::Error> {
+fn serialize_relative_vec<S: serde::Serializer>(
+    v: &[RelativePathBuf],
+    s: S,
+) -> Result<S::Ok, S::Error> {
     v.iter().map(|p| p.relative()).collect::<Vec<_>>().serialize(s)
 }
 
@@ -264,7 +283,9 @@ pub enum ConfigError {
         reason: String,
     },
     /// A `--set` argument is not `key=value` with a well-formed key.
-    #[error("--set {arg}: {reason}; expected the form section.key=value, e.g. --set backend.threads=4")]
+    #[error(
+        "--set {arg}: {reason}; expected the form section.key=value, e.g. --set backend.threads=4"
+    )]
     BadSet {
         /// The argument.
         arg: String,
@@ -292,7 +313,10 @@ pub struct ConfigLoader {
 impl ConfigLoader {
     /// Defaults, then the study file (if any), then `DESCRY_*` variables, then `overrides`
     /// (`key=value` strings; values parse as TOML, falling back to a plain string).
-    pub fn new(study_file: Option<&Path>, overrides: &[String]) -> Result<ConfigLoader, ConfigError> {
+    pub fn new(
+        study_file: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<ConfigLoader, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Study::default()));
         if let Some(path) = study_file {
             // figment ignores a missing file silently; a study that names one must exist.
@@ -300,10 +324,15 @@ impl ConfigLoader {
                 path: path.to_path_buf(),
                 reason: format!("{e} (check the path, or run from the project folder)"),
             })?;
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::File { path: path.to_path_buf(), reason: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
             if let Err(e) = text.parse::<toml::Table>() {
-                return Err(ConfigError::File { path: path.to_path_buf(), reason: format!("not valid TOML: {e}") });
+                return Err(ConfigError::File {
+                    path: path.to_path_buf(),
+                    reason: format!("not valid TOML: {e}"),
+                });
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -311,7 +340,9 @@ impl ConfigLoader {
         // variable. Sorted: the same environment always merges the same way.
         let mut vars: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-            .filter(|(k, _)| k.get(..ENV_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX)))
+            .filter(|(k, _)| {
+                k.get(..ENV_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX))
+            })
             .collect();
         vars.sort();
         for (var, raw) in vars {
@@ -319,24 +350,32 @@ impl ConfigLoader {
             // Values parse as figment's environment provider parses them (numbers,
             // booleans, arrays; else a string).
             let value: Value = raw.parse().unwrap_or_else(|_| Value::from(raw.clone()));
-            figment = figment.merge(Named { name: format!("environment variable {var}"), key, value });
+            figment =
+                figment.merge(Named { name: format!("environment variable {var}"), key, value });
         }
         for arg in overrides {
-            let (key, raw) = arg
-                .split_once('=')
-                .ok_or_else(|| ConfigError::BadSet { arg: arg.clone(), reason: "no `=` in it".into() })?;
+            let (key, raw) = arg.split_once('=').ok_or_else(|| ConfigError::BadSet {
+                arg: arg.clone(),
+                reason: "no `=` in it".into(),
+            })?;
             let key = key.trim();
             if let Some(problem) = malformed_key(key) {
-                return Err(ConfigError::BadSet { arg: arg.clone(), reason: format!("the key `{key}` is malformed ({problem})") });
+                return Err(ConfigError::BadSet {
+                    arg: arg.clone(),
+                    reason: format!("the key `{key}` is malformed ({problem})"),
+                });
             }
             let value: toml::Value = format!("v = {raw}")
                 .parse::<toml::Table>()
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-            let value = Value::serialize(value)
-                .map_err(|e| ConfigError::BadSet { arg: arg.clone(), reason: format!("the value cannot be used: {e}") })?;
-            figment = figment.merge(Named { name: format!("--set {arg}"), key: key.to_string(), value });
+            let value = Value::serialize(value).map_err(|e| ConfigError::BadSet {
+                arg: arg.clone(),
+                reason: format!("the value cannot be used: {e}"),
+            })?;
+            figment =
+                figment.merge(Named { name: format!("--set {arg}"), key: key.to_string(), value });
         }
         Ok(ConfigLoader { figment })
     }
@@ -378,7 +417,9 @@ fn malformed_key(key: &str) -> Option<String> {
         if part.is_empty() {
             return Some("an empty part between dots".into());
         }
-        if let Some(c) = part.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+        if let Some(c) =
+            part.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
             return Some(format!("`{c}` in `{part}`; a key is names joined by dots"));
         }
     }
@@ -401,7 +442,13 @@ fn env_key(var: &str) -> Result<Option<String>, ConfigError> {
         let hint = SECTIONS
             .iter()
             .find(|s| section.strip_prefix(*s).is_some_and(|k| k.len() > 1 && k.starts_with('_')))
-            .map(|s| format!(" (did you mean {ENV_PREFIX}{}__{}?)", s.to_ascii_uppercase(), &rest[s.len() + 1..]))
+            .map(|s| {
+                format!(
+                    " (did you mean {ENV_PREFIX}{}__{}?)",
+                    s.to_ascii_uppercase(),
+                    &rest[s.len() + 1..]
+                )
+            })
             .unwrap_or_default();
         return bad(format!(
             "names no study key{hint}: a {ENV_PREFIX}* variable that sets one is {ENV_PREFIX}SECTION__KEY, with two \
@@ -447,7 +494,8 @@ fn describe_figment_errors(errors: figment::Error) -> ConfigError {
 impl Study {
     /// Checks what the schema cannot: ranges and cross-references.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, msg: &str| Err(ConfigError::Invalid(format!("config key `{key}`: {msg}")));
+        let bad =
+            |key: &str, msg: &str| Err(ConfigError::Invalid(format!("config key `{key}`: {msg}")));
         if !(0.0..=1.0).contains(&self.filters.min_mass) {
             return bad("filters.min_mass", "must be between 0 and 1");
         }
@@ -458,20 +506,28 @@ impl Study {
             return bad("backend.batch_tokens", "must be at least 1");
         }
         let device = self.backend.device.as_str();
-        if device != "cpu" && !device.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok()) {
+        if device != "cpu"
+            && !device.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok())
+        {
             return bad("backend.device", "must be `cpu` or `cuda:N` (e.g. cuda:0)");
         }
         for (i, pair) in self.pairs.iter().enumerate() {
             for (role, model) in [("base", &pair.base), ("aligned", &pair.aligned)] {
                 if !["native", "plain", "chat"].contains(&model.format.as_str()) {
-                    return bad(&format!("pairs[{i}].{role}.format"), "must be `native`, `plain` or `chat`");
+                    return bad(
+                        &format!("pairs[{i}].{role}.format"),
+                        "must be `native`, `plain` or `chat`",
+                    );
                 }
             }
         }
         for (name, game) in &self.games {
             if let Some(limit) = game.limit {
                 if limit == 0 {
-                    return bad(&format!("games.{name}.limit"), "must be at least 1 (or left out for all)");
+                    return bad(
+                        &format!("games.{name}.limit"),
+                        "must be at least 1 (or left out for all)",
+                    );
                 }
             }
             if !game.params.is_object() {
@@ -521,10 +577,17 @@ mod tests {
     #[test]
     fn variables_map_to_keys_or_say_how_to_spell_them() {
         assert_eq!(env_key("DESCRY_BACKEND__THREADS").unwrap().as_deref(), Some("backend.threads"));
-        assert_eq!(env_key("DESCRY_GAMES__MATRIX__LIMIT").unwrap().as_deref(), Some("games.matrix.limit"));
+        assert_eq!(
+            env_key("DESCRY_GAMES__MATRIX__LIMIT").unwrap().as_deref(),
+            Some("games.matrix.limit")
+        );
         assert_eq!(env_key("DESCRY_HOME").unwrap(), None);
         let err = env_key("DESCRY_FILTERS_MIN_MASS").unwrap_err().to_string();
-        assert!(err.contains("DESCRY_FILTERS_MIN_MASS") && err.contains("did you mean DESCRY_FILTERS__MIN_MASS?"), "{err}");
+        assert!(
+            err.contains("DESCRY_FILTERS_MIN_MASS")
+                && err.contains("did you mean DESCRY_FILTERS__MIN_MASS?"),
+            "{err}"
+        );
         for var in ["DESCRY_", "DESCRY_BACKEND__", "DESCRY_BACKEND____THREADS", "DESCRY_THREADS"] {
             assert!(env_key(var).is_err(), "{var}");
         }

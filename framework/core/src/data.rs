@@ -1,6 +1,9 @@
 //! Loading a study's games: the configured plugin reads its data set into episodes.
 
-use crate::{config::{GameSection, Study}, registry::{LoadedGame, Registry}};
+use crate::{
+    config::{GameSection, Study},
+    registry::{LoadedGame, Registry},
+};
 use abi_stable::std_types::RString;
 use descry_abi::types::{Episode, GameInfo, LoadRequest, SkippedItem};
 use std::path::PathBuf;
@@ -29,7 +32,9 @@ pub enum GameError {
         root: PathBuf,
     },
     /// A variant named in `games.NAME.variants` does not exist.
-    #[error("config key `games.{game}.variants`: the game has no variant `{variant}` (it has: {known})")]
+    #[error(
+        "config key `games.{game}.variants`: the game has no variant `{variant}` (it has: {known})"
+    )]
     UnknownVariant {
         /// The study's name for the game.
         game: String,
@@ -78,18 +83,30 @@ pub struct GameData {
 
 /// Resolves every game of a study: plugin, data path, variants. Checks everything a run
 /// needs before any data is read or any model is run.
-pub fn resolve_games<'r>(study: &Study, registry: &'r Registry) -> Result<Vec<StudyGame<'r>>, GameError> {
+pub fn resolve_games<'r>(
+    study: &Study,
+    registry: &'r Registry,
+) -> Result<Vec<StudyGame<'r>>, GameError> {
     let mut games = Vec::new();
     for (name, section) in &study.games {
         let plugin_name = section.plugin.clone().unwrap_or_else(|| name.clone());
         let plugin = registry.game(&plugin_name).ok_or_else(|| GameError::UnknownPlugin {
             game: name.clone(),
             plugin: plugin_name.clone(),
-            loaded: registry.games.iter().map(|g| g.info.plugin.name.to_string()).collect::<Vec<_>>().join(", "),
+            loaded: registry
+                .games
+                .iter()
+                .map(|g| g.info.plugin.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         let data_path = study.game_data_path(section);
         if !data_path.exists() {
-            return Err(GameError::MissingData { game: name.clone(), path: data_path, root: study.data_root() });
+            return Err(GameError::MissingData {
+                game: name.clone(),
+                path: data_path,
+                root: study.data_root(),
+            });
         }
         let info = plugin.info.clone();
         let known: Vec<String> = info.variants.iter().map(|v| v.name.to_string()).collect();
@@ -98,12 +115,23 @@ pub fn resolve_games<'r>(study: &Study, registry: &'r Registry) -> Result<Vec<St
         } else {
             for v in &section.variants {
                 if !known.contains(v) {
-                    return Err(GameError::UnknownVariant { game: name.clone(), variant: v.clone(), known: known.join(", ") });
+                    return Err(GameError::UnknownVariant {
+                        game: name.clone(),
+                        variant: v.clone(),
+                        known: known.join(", "),
+                    });
                 }
             }
             known.iter().filter(|k| section.variants.contains(k)).cloned().collect()
         };
-        games.push(StudyGame { name: name.clone(), plugin, info, data_path, section: section.clone(), variants });
+        games.push(StudyGame {
+            name: name.clone(),
+            plugin,
+            info,
+            data_path,
+            section: section.clone(),
+            variants,
+        });
     }
     Ok(games)
 }
@@ -116,11 +144,12 @@ impl StudyGame<'_> {
             path: RString::from(self.data_path.to_string_lossy().as_ref()),
             params_json: RString::from(self.section.params.to_string()),
         };
-        let loaded = self.plugin.game.load(&request).into_result().map_err(|e| GameError::Load {
-            game: self.name.clone(),
-            path: self.data_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let loaded =
+            self.plugin.game.load(&request).into_result().map_err(|e| GameError::Load {
+                game: self.name.clone(),
+                path: self.data_path.clone(),
+                reason: e.to_string(),
+            })?;
         let mut episodes: Vec<Episode> = loaded.episodes.into_vec();
         let episodes_total = episodes.len();
         if let Some(limit) = self.section.limit {

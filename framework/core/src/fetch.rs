@@ -123,8 +123,16 @@ pub fn fetch(to: &Path, base_url: &str) -> Result<Vec<Fetched>, FetchError> {
             out.push(Fetched { path: dest, status: "already present" });
             continue;
         }
-        let url = format!("{}/{}/{}/{}", base_url.trim_end_matches('/'), file.repository, file.commit, file.path);
-        let response = ureq::get(&url).call().map_err(|e| FetchError::Download { url: url.clone(), reason: e.to_string() })?;
+        let url = format!(
+            "{}/{}/{}/{}",
+            base_url.trim_end_matches('/'),
+            file.repository,
+            file.commit,
+            file.path
+        );
+        let response = ureq::get(&url)
+            .call()
+            .map_err(|e| FetchError::Download { url: url.clone(), reason: e.to_string() })?;
         let mut body = Vec::new();
         response
             .into_reader()
@@ -135,7 +143,10 @@ pub fn fetch(to: &Path, base_url: &str) -> Result<Vec<Fetched>, FetchError> {
         if actual != file.sha256 {
             return Err(FetchError::Checksum { url, expected: file.sha256.into(), actual });
         }
-        let io = |path: &Path, e: std::io::Error| FetchError::Io { path: path.to_path_buf(), reason: e.to_string() };
+        let io = |path: &Path, e: std::io::Error| FetchError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         }

@@ -33,7 +33,11 @@ pub fn inspect(study: &Study, registry: &Registry) -> Result<Inspection, GameErr
             match ModelFolder::open(&m.folder()) {
                 Ok(folder) => {
                     let format = resolve_format(&m.format, role);
-                    models.push((m.name.clone().unwrap_or_else(|| folder.manifest.name.clone()), folder, format));
+                    models.push((
+                        m.name.clone().unwrap_or_else(|| folder.manifest.name.clone()),
+                        folder,
+                        format,
+                    ));
                 }
                 Err(e) => errors.push(format!("pairs `{}` {role} model: {e}", pair.name)),
             }
@@ -127,7 +131,8 @@ fn inspect_game(
             for f in p.flags.iter() {
                 *flags.entry(f.to_string()).or_default() += 1;
             }
-            if let Ok(Value::Object(meta)) = serde_json::from_str::<Value>(p.metadata_json.as_str()) {
+            if let Ok(Value::Object(meta)) = serde_json::from_str::<Value>(p.metadata_json.as_str())
+            {
                 for (k, v) in meta {
                     let value = match v {
                         Value::String(s) => s,
@@ -141,7 +146,9 @@ fn inspect_game(
     let breakdown: Map<String, Value> = by_field
         .into_iter()
         .filter(|(_, values)| values.len() <= MAX_BREAKDOWN_VALUES)
-        .map(|(k, values)| (k, Value::Object(values.into_iter().map(|(v, t)| (v, t.json())).collect())))
+        .map(|(k, values)| {
+            (k, Value::Object(values.into_iter().map(|(v, t)| (v, t.json())).collect()))
+        })
         .collect();
     let mut skipped_reasons: BTreeMap<String, usize> = BTreeMap::new();
     for s in &data.skipped {
@@ -172,8 +179,16 @@ fn inspect_game(
                     for (model, folder, format) in models {
                         let text = folder.render(&prompt, *format).unwrap_or_else(|e| {
                             let e = e.to_string();
-                            if !render_errors.iter().any(|(m, known, _, _)| m == model && *known == e) {
-                                render_errors.push((model.clone(), e.clone(), game.name.clone(), name.clone()));
+                            if !render_errors
+                                .iter()
+                                .any(|(m, known, _, _)| m == model && *known == e)
+                            {
+                                render_errors.push((
+                                    model.clone(),
+                                    e.clone(),
+                                    game.name.clone(),
+                                    name.clone(),
+                                ));
                             }
                             format!("(error: {e})")
                         });

@@ -78,17 +78,26 @@ pub enum ModelError {
 
 /// The folder's chat template, compiled, when its manifest says it has one. A missing,
 /// unreadable, empty or invalid `chat_template.jinja` is an error naming the file.
-fn load_chat_template(dir: &Path, manifest: &ModelManifest) -> Result<Option<ChatTemplate>, ModelError> {
+fn load_chat_template(
+    dir: &Path,
+    manifest: &ModelManifest,
+) -> Result<Option<ChatTemplate>, ModelError> {
     if !manifest.has_chat_template {
         return Ok(None);
     }
     let path = dir.join(TEMPLATE_NAME);
-    let template_err = |reason: TemplateError| ModelError::Template { model: manifest.name.clone(), path: path.clone(), reason };
+    let template_err = |reason: TemplateError| ModelError::Template {
+        model: manifest.name.clone(),
+        path: path.clone(),
+        reason,
+    };
     let source = std::fs::read_to_string(&path).map_err(|e| ModelError::Folder {
         dir: dir.to_path_buf(),
         reason: format!("{TEMPLATE_NAME}: {e} (the manifest says the model has a chat template; run `descry import` again)"),
     })?;
-    ChatTemplate::new(&source, manifest.bos_token.as_deref(), manifest.eos_token.as_deref()).map(Some).map_err(template_err)
+    ChatTemplate::new(&source, manifest.bos_token.as_deref(), manifest.eos_token.as_deref())
+        .map(Some)
+        .map_err(template_err)
 }
 
 /// The manifest's record of the files the backend loads (`engine_files`: name → byte
@@ -125,12 +134,21 @@ fn check_engine_files(dir: &Path, manifest_text: &str) -> Result<(), String> {
     if expected.is_empty() {
         expected.push(("model.onnx", None));
     }
-    let source = record.source.as_ref().map(|s| s.path.as_str()).filter(|p| !p.is_empty()).unwrap_or("SOURCE");
+    let source = record
+        .source
+        .as_ref()
+        .map(|s| s.path.as_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("SOURCE");
     let dtype = match record.dtype.as_deref() {
         Some(d) if d != "f32" && !d.is_empty() => format!(" --dtype {d}"),
         _ => String::new(),
     };
-    let rebuild = format!("descry import {source} --out {} --name {} --force{dtype}", dir.display(), record.name);
+    let rebuild = format!(
+        "descry import {source} --out {} --name {} --force{dtype}",
+        dir.display(),
+        record.name
+    );
     for (name, size) in expected {
         let found = match std::fs::metadata(dir.join(name)) {
             Ok(m) if m.is_file() => Some(m.len()),
@@ -171,7 +189,9 @@ impl ModelFolder {
         }
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-            folder_err(format!("{MANIFEST_FILE}: {e} (an incomplete import? run `descry import` again)"))
+            folder_err(format!(
+                "{MANIFEST_FILE}: {e} (an incomplete import? run `descry import` again)"
+            ))
         })?;
         let manifest: ModelManifest =
             serde_json::from_str(&text).map_err(|e| folder_err(format!("{MANIFEST_FILE}: {e}")))?;
@@ -207,18 +227,16 @@ impl ModelFolder {
 
     /// Token ids of a full prompt, with the model's default special tokens (gemma's BOS).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        self.tokenizer
-            .encode(text, true)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() })
+        self.tokenizer.encode(text, true).map(|e| e.get_ids().to_vec()).map_err(|e| {
+            ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() }
+        })
     }
 
     /// Token ids of a text without special tokens (a continuation, such as a candidate).
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() })
+        self.tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| {
+            ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() }
+        })
     }
 
     /// The token id that starts each surface form when it follows the answer prefix: the
@@ -227,10 +245,9 @@ impl ModelFolder {
     pub fn first_tokens(&self, surface_forms: &[String]) -> Result<Vec<u32>, ModelError> {
         let mut ids = Vec::new();
         for form in surface_forms {
-            let encoding = self
-                .tokenizer
-                .encode(form.as_str(), false)
-                .map_err(|e| ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() })?;
+            let encoding = self.tokenizer.encode(form.as_str(), false).map_err(|e| {
+                ModelError::Tokenize { model: self.manifest.name.clone(), reason: e.to_string() }
+            })?;
             if let Some(&id) = encoding.get_ids().first() {
                 if !ids.contains(&id) {
                     ids.push(id);
@@ -275,7 +292,10 @@ mod folder_check_tests {
         let text = manifest(r#", "engine_files": {"model.onnx": 100, "model.onnx.data": 7}"#);
         std::fs::write(dir.join(MANIFEST_FILE), &text).expect("write");
         let err = open_err(&dir);
-        assert!(err.contains(&dir.display().to_string()) && err.contains("model.onnx is missing"), "{err}");
+        assert!(
+            err.contains(&dir.display().to_string()) && err.contains("model.onnx is missing"),
+            "{err}"
+        );
         assert!(err.contains("descry import /g/m.gguf --out") && err.contains("--force"), "{err}");
         std::fs::write(dir.join("model.onnx"), [0u8; 50]).expect("write");
         let err = open_err(&dir);

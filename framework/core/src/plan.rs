@@ -63,7 +63,9 @@ pub struct UnitPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// The game failed to render a decision point.
-    #[error("game `{game}` could not render decision point {point} in variant `{variant}`: {reason}")]
+    #[error(
+        "game `{game}` could not render decision point {point} in variant `{variant}`: {reason}"
+    )]
     Render {
         /// Game name.
         game: String,
@@ -110,7 +112,10 @@ pub fn plan_unit(
         let forms: Vec<String> = option.surface_forms.iter().map(|s| s.to_string()).collect();
         let token_ids = model.first_tokens(&forms)?;
         if token_ids.is_empty() {
-            return Err(PlanError::NoOptionTokens { game: game.name.clone(), option: option.id.to_string() });
+            return Err(PlanError::NoOptionTokens {
+                game: game.name.clone(),
+                option: option.id.to_string(),
+            });
         }
         options.push(OptionTokens { option: option.id.to_string(), token_ids });
     }
@@ -125,17 +130,24 @@ pub fn plan_unit(
         .par_iter()
         .enumerate()
         .map(|(index, point)| {
-            let prompt = game.plugin.game.render(point, RStr::from_str(variant)).into_result().map_err(|e| {
-                PlanError::Render {
-                    game: game.name.clone(),
-                    point: point.id.to_string(),
-                    variant: variant.to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
+            let prompt =
+                game.plugin.game.render(point, RStr::from_str(variant)).into_result().map_err(
+                    |e| PlanError::Render {
+                        game: game.name.clone(),
+                        point: point.id.to_string(),
+                        variant: variant.to_string(),
+                        reason: e.to_string(),
+                    },
+                )?;
             let text = model.render(&prompt, format)?;
             let tokens = model.encode(&text)?;
-            let key = decision_key(&model.manifest.weights_sha256, format_tag, point, &tokens, &candidates);
+            let key = decision_key(
+                &model.manifest.weights_sha256,
+                format_tag,
+                point,
+                &tokens,
+                &candidates,
+            );
             Ok(PlannedDecision { index, point: (*point).clone(), key, tokens })
         })
         .collect::<Result<_, PlanError>>()?;
@@ -160,7 +172,13 @@ pub fn plan_unit(
 /// is a row of its own; and a row is never reused for a decision whose data changed (a
 /// corrected outcome, a new metadata field): a stored row is exactly what scoring the
 /// current decision would write.
-pub fn decision_key(weights_sha256: &str, format: &str, point: &DecisionPoint, tokens: &[u32], candidates: &[u32]) -> String {
+pub fn decision_key(
+    weights_sha256: &str,
+    format: &str,
+    point: &DecisionPoint,
+    tokens: &[u32],
+    candidates: &[u32],
+) -> String {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
         // Length-prefixed, so no two field sequences hash the same bytes.
@@ -203,7 +221,10 @@ pub enum Grouping {
 pub fn group(plan: &UnitPlan, pending: &[usize], grouping: Grouping) -> Vec<PlannedSequence> {
     let single = |i: usize| {
         let d = &plan.decisions[i];
-        PlannedSequence { tokens: d.tokens.clone(), queries: vec![(i, (d.tokens.len() - 1) as u32)] }
+        PlannedSequence {
+            tokens: d.tokens.clone(),
+            queries: vec![(i, (d.tokens.len() - 1) as u32)],
+        }
     };
     if grouping == Grouping::PerDecision {
         return pending.iter().map(|&i| single(i)).collect();
@@ -223,7 +244,10 @@ pub fn group(plan: &UnitPlan, pending: &[usize], grouping: Grouping) -> Vec<Plan
         let mut shared = PlannedSequence { tokens: carrier_tokens.clone(), queries: Vec::new() };
         for &i in members {
             let t = &plan.decisions[i].tokens;
-            if !t.is_empty() && t.len() <= carrier_tokens.len() && carrier_tokens[..t.len()] == t[..] {
+            if !t.is_empty()
+                && t.len() <= carrier_tokens.len()
+                && carrier_tokens[..t.len()] == t[..]
+            {
                 shared.queries.push((i, (t.len() - 1) as u32));
             } else {
                 sequences.push(single(i));

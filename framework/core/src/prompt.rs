@@ -104,7 +104,11 @@ impl io::Write for BoundedBuffer {
 impl ChatTemplate {
     /// Compiles a Hugging Face-style Jinja chat template. An empty (or blank) template is
     /// an error: it would render every conversation as nothing, silently.
-    pub fn new(source: &str, bos_token: Option<&str>, eos_token: Option<&str>) -> Result<Self, TemplateError> {
+    pub fn new(
+        source: &str,
+        bos_token: Option<&str>,
+        eos_token: Option<&str>,
+    ) -> Result<Self, TemplateError> {
         if source.trim().is_empty() {
             return Err(TemplateError(
                 "the template is empty, so every prompt would lose its messages; restore the file \
@@ -119,7 +123,8 @@ impl ChatTemplate {
         env.add_function("raise_exception", |message: String| -> Result<String, JinjaError> {
             Err(JinjaError::new(ErrorKind::InvalidOperation, message))
         });
-        env.add_template_owned(TEMPLATE_NAME, source.to_string()).map_err(|e| TemplateError::from_jinja(&e))?;
+        env.add_template_owned(TEMPLATE_NAME, source.to_string())
+            .map_err(|e| TemplateError::from_jinja(&e))?;
         Ok(ChatTemplate {
             env,
             bos_token: bos_token.unwrap_or_default().to_string(),
@@ -134,7 +139,8 @@ impl ChatTemplate {
             .iter()
             .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
             .collect();
-        let template = self.env.get_template(TEMPLATE_NAME).map_err(|e| TemplateError::from_jinja(&e))?;
+        let template =
+            self.env.get_template(TEMPLATE_NAME).map_err(|e| TemplateError::from_jinja(&e))?;
         let input: usize = prompt.messages.iter().map(|m| m.content.len()).sum();
         let limit = TEMPLATE_OUTPUT_SLACK + 4 * input;
         let mut out = BoundedBuffer { text: Vec::new(), limit, exceeded: false };
@@ -155,7 +161,8 @@ impl ChatTemplate {
         }
         rendered.map_err(|e| TemplateError::from_jinja(&e))?;
         // minijinja writes whole UTF-8 strings, so the bytes are valid text.
-        let text = String::from_utf8(out.text).map_err(|e| TemplateError(format!("rendered text is not UTF-8: {e}")))?;
+        let text = String::from_utf8(out.text)
+            .map_err(|e| TemplateError(format!("rendered text is not UTF-8: {e}")))?;
         Ok(text + prompt.answer_prefix.as_str())
     }
 }
@@ -167,7 +174,10 @@ mod tests {
 
     fn prompt(turns: &[(&str, &str)]) -> Prompt {
         Prompt {
-            messages: turns.iter().map(|(r, c)| Message { role: (*r).into(), content: (*c).into() }).collect(),
+            messages: turns
+                .iter()
+                .map(|(r, c)| Message { role: (*r).into(), content: (*c).into() })
+                .collect(),
             answer_prefix: "{\"decision\": \"".into(),
         }
     }
@@ -222,8 +232,9 @@ mod tests {
     fn a_real_template_on_a_long_transcript_is_far_within_the_bounds() {
         // 2,000 turns, far beyond any game's transcript, and long messages.
         let content = "y".repeat(4000);
-        let turns: Vec<(&str, &str)> =
-            (0..2000).map(|i| (if i % 2 == 0 { "user" } else { "assistant" }, content.as_str())).collect();
+        let turns: Vec<(&str, &str)> = (0..2000)
+            .map(|i| (if i % 2 == 0 { "user" } else { "assistant" }, content.as_str()))
+            .collect();
         let t = ChatTemplate::new(CHATML, None, None).unwrap();
         let text = t.render(&prompt(&turns)).unwrap();
         assert!(text.len() > 2000 * 4000);
@@ -231,7 +242,12 @@ mod tests {
 
     #[test]
     fn a_template_that_writes_without_end_is_stopped() {
-        let t = ChatTemplate::new("{% for a in range(1000) %}{{ 'x' * 10000000 }}{% endfor %}", None, None).unwrap();
+        let t = ChatTemplate::new(
+            "{% for a in range(1000) %}{{ 'x' * 10000000 }}{% endfor %}",
+            None,
+            None,
+        )
+        .unwrap();
         let err = t.render(&prompt(&[("user", "x")])).unwrap_err().to_string();
         assert!(err.contains("wrote more than"), "{err}");
     }

@@ -8,7 +8,9 @@
 use crate::{
     analysis::AnalysisSettings,
     run::PairStatus,
-    store::{predictions_files, select_planned, write_file_atomic, PredictionRow, StoreError, UnitStore},
+    store::{
+        predictions_files, select_planned, write_file_atomic, PredictionRow, StoreError, UnitStore,
+    },
 };
 use serde::{Deserialize, Serialize};
 use std::{
@@ -64,7 +66,10 @@ pub struct RunRecord {
 impl RunRecord {
     /// A fresh run id: process, host and time, distinct for every run.
     pub fn new_run_id() -> String {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         format!("{nanos}-{}-{}", std::process::id(), crate::store::hostname())
     }
 
@@ -77,14 +82,18 @@ impl RunRecord {
         })?;
         serde_json::from_str(&text).map_err(|e| StoreError::Io {
             path,
-            reason: format!("unreadable run record ({e}); run `descry run STUDY` again to write it anew"),
+            reason: format!(
+                "unreadable run record ({e}); run `descry run STUDY` again to write it anew"
+            ),
         })
     }
 
     /// Writes `run_dir/run.json` atomically.
     pub fn write(&self, run_dir: &Path) -> Result<(), StoreError> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| StoreError::Io { path: run_dir.join(RUN_RECORD), reason: e.to_string() })?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| StoreError::Io {
+            path: run_dir.join(RUN_RECORD),
+            reason: e.to_string(),
+        })?;
         write_file_atomic(&run_dir.join(RUN_RECORD), text.as_bytes())
     }
 }
@@ -116,7 +125,10 @@ impl StudyPredictions {
 
 /// Reads the predictions of exactly the record's units and keys. Fails naming the unit
 /// when one is not complete, or the file and line when a stored row is invalid.
-pub fn study_predictions(run_dir: &Path, record: &RunRecord) -> Result<StudyPredictions, StoreError> {
+pub fn study_predictions(
+    run_dir: &Path,
+    record: &RunRecord,
+) -> Result<StudyPredictions, StoreError> {
     let mut rows = Vec::new();
     let mut unplanned_rows = 0;
     let mut unit_files = BTreeSet::new();
@@ -131,6 +143,7 @@ pub fn study_predictions(run_dir: &Path, record: &RunRecord) -> Result<StudyPred
         unit_files.insert(store.path().to_path_buf());
         rows.extend(unit_rows);
     }
-    let other_units = predictions_files(run_dir)?.into_iter().filter(|f| !unit_files.contains(f)).collect();
+    let other_units =
+        predictions_files(run_dir)?.into_iter().filter(|f| !unit_files.contains(f)).collect();
     Ok(StudyPredictions { rows, unplanned_rows, other_units })
 }

@@ -6,8 +6,8 @@
 //! library would silently return the first). Libraries are never unloaded: plugin objects
 //! and the strings they hand out must outlive every use.
 
-use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
 use crate::config::{AnalysisSection, ConfigError};
+use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
 use descry_abi::{
     backend::{BackendBox, BackendModuleRef},
     game::{GameBox, GameModuleRef},
@@ -194,11 +194,8 @@ impl Registry {
     }
 
     fn check_unique(&self, kind: PluginKind, name: &str) -> Result<(), String> {
-        let existing = self
-            .listings()
-            .into_iter()
-            .find(|l| l.kind == kind && l.name == name)
-            .map(|l| l.path);
+        let existing =
+            self.listings().into_iter().find(|l| l.kind == kind && l.name == name).map(|l| l.path);
         match existing {
             Some(first) => Err(format!(
                 "a {kind:?} plugin named `{name}` was already loaded from {}; this one is ignored",
@@ -287,7 +284,9 @@ fn check_abi(found: u32) -> Result<(), String> {
     }
 }
 
-fn into_result<T>(r: abi_stable::std_types::RResult<T, abi_stable::std_types::RBoxError>) -> Result<T, String> {
+fn into_result<T>(
+    r: abi_stable::std_types::RResult<T, abi_stable::std_types::RBoxError>,
+) -> Result<T, String> {
     r.into_result().map_err(|e| e.to_string())
 }
 
@@ -296,20 +295,28 @@ fn describe_library_error(error: &LibraryError) -> String {
     match error {
         LibraryError::OpenError { .. } | LibraryError::GetSymbolError { .. } => {
             let text = error.to_string();
-            if text.contains("undefined symbol") || matches!(error, LibraryError::GetSymbolError { .. }) {
+            if text.contains("undefined symbol")
+                || matches!(error, LibraryError::GetSymbolError { .. })
+            {
                 format!("not a descry plugin (no abi_stable root module): {}", first_line(&text))
             } else {
                 format!("not a loadable shared library: {}", first_line(&text))
             }
         }
         LibraryError::AbiInstability(_) => {
-            format!("type layout mismatch with this descry's plugin ABI: {}", first_line(&error.to_string()))
+            format!(
+                "type layout mismatch with this descry's plugin ABI: {}",
+                first_line(&error.to_string())
+            )
         }
         LibraryError::IncompatibleVersionNumber { .. } => {
             format!("incompatible descry-abi version: {}", first_line(&error.to_string()))
         }
         LibraryError::InvalidAbiHeader(_) => {
-            format!("built with an incompatible abi_stable version: {}", first_line(&error.to_string()))
+            format!(
+                "built with an incompatible abi_stable version: {}",
+                first_line(&error.to_string())
+            )
         }
         other => first_line(&other.to_string()),
     }

@@ -7,7 +7,11 @@ use crate::{
 };
 use plotters::prelude::*;
 use serde::Serialize;
-use std::{collections::BTreeMap, fmt::Write as _, path::{Path, PathBuf}};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
 
 /// Where the report's files are.
 #[derive(Debug, Clone, Serialize)]
@@ -23,10 +27,18 @@ pub struct ReportFiles {
 }
 
 fn fmt(v: f64) -> String {
-    if v.is_finite() { format!("{v:.3}") } else { "–".into() }
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "–".into()
+    }
 }
 
-fn csv_file<T: Serialize>(path: &Path, rows: &[T], flatten: impl Fn(&T) -> Vec<(String, String)>) -> Result<(), StoreError> {
+fn csv_file<T: Serialize>(
+    path: &Path,
+    rows: &[T],
+    flatten: impl Fn(&T) -> Vec<(String, String)>,
+) -> Result<(), StoreError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header_written = false;
     for row in rows {
@@ -114,7 +126,11 @@ pub fn write_report(
     let staged_plots = staging(&plots_dir)?;
     let mut tables = Vec::new();
     for (name, write) in [
-        ("models.csv", Box::new(|p: &Path| csv_file(p, &analysis.models, cells)) as Box<dyn Fn(&Path) -> Result<(), StoreError>>),
+        (
+            "models.csv",
+            Box::new(|p: &Path| csv_file(p, &analysis.models, cells))
+                as Box<dyn Fn(&Path) -> Result<(), StoreError>>,
+        ),
         ("slices.csv", Box::new(|p: &Path| csv_file(p, &analysis.slices, cells))),
         ("pairs.csv", Box::new(|p: &Path| csv_file(p, &analysis.pairs, cells))),
         ("wins.csv", Box::new(|p: &Path| csv_file(p, &analysis.wins, cells))),
@@ -128,10 +144,14 @@ pub fn write_report(
         ("pairs.svg".into(), plot_pairs(&staged_plots.join("pairs.svg"), analysis, settings)),
         ("mass.svg".into(), plot_mass(&staged_plots.join("mass.svg"), analysis)),
     ];
-    let families: std::collections::BTreeSet<&str> = analysis.slices.iter().filter(|r| r.by == "round").map(|r| r.family.as_str()).collect();
+    let families: std::collections::BTreeSet<&str> =
+        analysis.slices.iter().filter(|r| r.by == "round").map(|r| r.family.as_str()).collect();
     for family in families {
         let name = format!("rounds-{}.svg", crate::store::safe_name(family));
-        drawn.push((name.clone(), plot_rounds(&staged_plots.join(&name), family, analysis, settings)));
+        drawn.push((
+            name.clone(),
+            plot_rounds(&staged_plots.join(&name), family, analysis, settings),
+        ));
     }
     for (name, result) in drawn {
         match result {
@@ -159,7 +179,14 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
     out.push('\n');
 }
 
-fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], plot_errors: &[String], note: Option<&str>) -> String {
+fn markdown(
+    title: &str,
+    a: &Analysis,
+    s: &AnalysisSettings,
+    plots: &[PathBuf],
+    plot_errors: &[String],
+    note: Option<&str>,
+) -> String {
     let mut out = String::new();
     let pm = &s.primary_metric;
     let _ = writeln!(out, "# descry report: {title}\n");
@@ -178,7 +205,16 @@ fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], 
     } else {
         table(
             &mut out,
-            &["family", "variant", "subset", "base wins", "aligned wins", "excluded", "sign test p", "Wilcoxon p"],
+            &[
+                "family",
+                "variant",
+                "subset",
+                "base wins",
+                "aligned wins",
+                "excluded",
+                "sign test p",
+                "Wilcoxon p",
+            ],
             a.wins
                 .iter()
                 .map(|w| {
@@ -199,14 +235,49 @@ fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], 
     let _ = writeln!(out, "## Pairs\n");
     table(
         &mut out,
-        &["pair", "family", "variant", "subset", "n", &format!("{pm} base"), &format!("{pm} aligned"), "mass base", "mass aligned", "winner", "excluded because"],
-        a.pairs.iter().map(|p| vec![p.pair.clone(), p.family.clone(), p.variant.clone(), p.subset.clone(), p.n.to_string(), fmt(p.metric_base), fmt(p.metric_aligned), fmt(p.mass_base), fmt(p.mass_aligned), p.winner.clone(), p.excluded.clone().unwrap_or_default()]).collect(),
+        &[
+            "pair",
+            "family",
+            "variant",
+            "subset",
+            "n",
+            &format!("{pm} base"),
+            &format!("{pm} aligned"),
+            "mass base",
+            "mass aligned",
+            "winner",
+            "excluded because",
+        ],
+        a.pairs
+            .iter()
+            .map(|p| {
+                vec![
+                    p.pair.clone(),
+                    p.family.clone(),
+                    p.variant.clone(),
+                    p.subset.clone(),
+                    p.n.to_string(),
+                    fmt(p.metric_base),
+                    fmt(p.metric_aligned),
+                    fmt(p.mass_base),
+                    fmt(p.mass_aligned),
+                    p.winner.clone(),
+                    p.excluded.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
     );
     for p in &a.excluded_pairs {
-        let _ = writeln!(out, "- pair `{}` excluded: {}", p.name, p.excluded.clone().unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "- pair `{}` excluded: {}",
+            p.name,
+            p.excluded.clone().unwrap_or_default()
+        );
     }
     let _ = writeln!(out, "\n## Models × games × variants\n");
-    let mut header: Vec<String> = ["model", "game", "variant", "n", "episodes", "mean mass"].map(String::from).to_vec();
+    let mut header: Vec<String> =
+        ["model", "game", "variant", "n", "episodes", "mean mass"].map(String::from).to_vec();
     header.extend(s.metrics.iter().cloned());
     header.push(format!("{pm} 95% CI"));
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -216,8 +287,19 @@ fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], 
         a.models
             .iter()
             .map(|m| {
-                let mut r = vec![m.model.clone(), m.game.clone(), m.variant.clone(), m.n.to_string(), m.episodes.to_string(), fmt(m.mean_mass)];
-                r.extend(s.metrics.iter().map(|k| m.metrics.get(k).map(|v| fmt(v.value)).unwrap_or_default()));
+                let mut r = vec![
+                    m.model.clone(),
+                    m.game.clone(),
+                    m.variant.clone(),
+                    m.n.to_string(),
+                    m.episodes.to_string(),
+                    fmt(m.mean_mass),
+                ];
+                r.extend(
+                    s.metrics
+                        .iter()
+                        .map(|k| m.metrics.get(k).map(|v| fmt(v.value)).unwrap_or_default()),
+                );
                 r.push(format!("[{}, {}]", fmt(m.ci_low), fmt(m.ci_high)));
                 r
             })
@@ -227,7 +309,21 @@ fn markdown(title: &str, a: &Analysis, s: &AnalysisSettings, plots: &[PathBuf], 
     table(
         &mut out,
         &["model", "game", "variant", "by", "value", "n", "mean mass", pm],
-        a.slices.iter().map(|r| vec![r.model.clone(), r.game.clone(), r.variant.clone(), r.by.clone(), r.value.clone(), r.n.to_string(), fmt(r.mean_mass), fmt(r.metric)]).collect(),
+        a.slices
+            .iter()
+            .map(|r| {
+                vec![
+                    r.model.clone(),
+                    r.game.clone(),
+                    r.variant.clone(),
+                    r.by.clone(),
+                    r.value.clone(),
+                    r.n.to_string(),
+                    fmt(r.mean_mass),
+                    fmt(r.metric),
+                ]
+            })
+            .collect(),
     );
     let _ = writeln!(out, "## Plots\n");
     for p in plots {
@@ -281,7 +377,12 @@ fn html(title: &str, md: &str, _plots: &[PathBuf]) -> String {
             let _ = writeln!(out, "<h1>{}</h1>", esc(h));
         } else if let Some(rest) = line.strip_prefix("![") {
             if let Some((alt, src)) = rest.split_once("](") {
-                let _ = writeln!(out, "<p><img alt=\"{}\" src=\"{}\"></p>", esc(alt), esc(src.trim_end_matches(')')));
+                let _ = writeln!(
+                    out,
+                    "<p><img alt=\"{}\" src=\"{}\"></p>",
+                    esc(alt),
+                    esc(src.trim_end_matches(')'))
+                );
             }
         } else if let Some(item) = line.strip_prefix("- ") {
             let _ = writeln!(out, "<p>• {}</p>", esc(item));
@@ -311,7 +412,10 @@ fn plot_pairs(path: &Path, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
     let root = SVGBackend::new(path, (640, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} per pair × family × variant: base vs aligned", s.primary_metric), ("sans-serif", 18))
+        .caption(
+            format!("{} per pair × family × variant: base vs aligned", s.primary_metric),
+            ("sans-serif", 18),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -319,7 +423,9 @@ fn plot_pairs(path: &Path, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
     chart.configure_mesh().x_desc("aligned").y_desc("base").draw()?;
     chart.draw_series(LineSeries::new(vec![(-1.0, -1.0), (1.0, 1.0)], BLACK.mix(0.4)))?;
     chart.draw_series(points.iter().map(|(x, y, _)| Circle::new((*x, *y), 5, BLUE.filled())))?;
-    chart.draw_series(points.iter().map(|(x, y, label)| Text::new(label.clone(), (*x, *y), ("sans-serif", 11))))?;
+    chart.draw_series(
+        points.iter().map(|(x, y, label)| Text::new(label.clone(), (*x, *y), ("sans-serif", 11))),
+    )?;
     root.present()?;
     Ok(true)
 }
@@ -330,9 +436,14 @@ const MIN_ROUND_DECISIONS: usize = 10;
 
 fn plot_rounds(path: &Path, family: &str, a: &Analysis, s: &AnalysisSettings) -> PlotResult {
     let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in a.slices.iter().filter(|r| r.by == "round" && r.family == family && r.metric.is_finite() && r.n >= MIN_ROUND_DECISIONS) {
+    for r in a.slices.iter().filter(|r| {
+        r.by == "round" && r.family == family && r.metric.is_finite() && r.n >= MIN_ROUND_DECISIONS
+    }) {
         if let Ok(round) = r.value.parse::<f64>() {
-            lines.entry(format!("{} {} {}", r.model, r.game, r.variant)).or_default().push((round, r.metric));
+            lines
+                .entry(format!("{} {} {}", r.model, r.game, r.variant))
+                .or_default()
+                .push((round, r.metric));
         }
     }
     if lines.is_empty() {
@@ -342,7 +453,13 @@ fn plot_rounds(path: &Path, family: &str, a: &Analysis, s: &AnalysisSettings) ->
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: {} by round (rounds with ≥ {MIN_ROUND_DECISIONS} decisions)", family, s.primary_metric), ("sans-serif", 18))
+        .caption(
+            format!(
+                "{}: {} by round (rounds with ≥ {MIN_ROUND_DECISIONS} decisions)",
+                family, s.primary_metric
+            ),
+            ("sans-serif", 18),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -357,7 +474,12 @@ fn plot_rounds(path: &Path, family: &str, a: &Analysis, s: &AnalysisSettings) ->
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 11)).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 11))
+        .draw()?;
     root.present()?;
     Ok(true)
 }
@@ -369,7 +491,8 @@ fn plot_mass(path: &Path, a: &Analysis) -> PlotResult {
     let n = a.models.len();
     let root = SVGBackend::new(path, (820, 60 + 22 * n as u32)).into_drawing_area();
     root.fill(&WHITE)?;
-    let labels: Vec<String> = a.models.iter().map(|m| format!("{} | {} | {}", m.model, m.game, m.variant)).collect();
+    let labels: Vec<String> =
+        a.models.iter().map(|m| format!("{} | {} | {}", m.model, m.game, m.variant)).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption("mean probability mass on the options", ("sans-serif", 16))
         .margin(10)
@@ -409,7 +532,13 @@ mod tests {
     }
 
     fn empty() -> Analysis {
-        Analysis { models: vec![], slices: vec![], pairs: vec![], wins: vec![], excluded_pairs: vec![] }
+        Analysis {
+            models: vec![],
+            slices: vec![],
+            pairs: vec![],
+            wins: vec![],
+            excluded_pairs: vec![],
+        }
     }
 
     /// A report that stops half-way (here: its plots cannot be staged) leaves no page
@@ -426,7 +555,9 @@ mod tests {
         assert!(write_report(run, "t", &empty(), &settings(7), None).is_err());
         assert!(!run.join("report.md").exists() && !run.join("report.html").exists());
         std::fs::remove_file(tmp_path(&run.join("plots"))).unwrap();
-        let files = write_report(run, "t", &empty(), &settings(7), Some("The run folder also holds more.")).unwrap();
+        let files =
+            write_report(run, "t", &empty(), &settings(7), Some("The run folder also holds more."))
+                .unwrap();
         let md = std::fs::read_to_string(&files.markdown).unwrap();
         assert!(md.contains("7 resamples") && md.contains("also holds more"), "{md}");
         assert!(!run.join("plots/stale.svg").exists(), "plots of an earlier report are not kept");

@@ -6,22 +6,21 @@ use crate::{
     data::{resolve_games, GameData, GameError, StudyGame},
     inspect::resolve_format,
     model::{ModelError, ModelFolder},
-    plan::{group, order_for_reuse, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence, UnitPlan},
+    plan::{
+        group, order_for_reuse, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence,
+        UnitPlan,
+    },
     prompt::PromptFormat,
+    record::UnitRef,
     registry::Registry,
     score::{chunks, score_sequences},
-    record::UnitRef,
     store::{PredictionRow, StoreError, UnitStore},
 };
 use abi_stable::std_types::RStr;
 use descry_abi::backend::ModelBox;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    time::Instant,
-};
+use std::{collections::BTreeMap, path::PathBuf, time::Instant};
 
 /// Why a run stopped. Configuration problems are found before any scoring starts.
 #[derive(Debug, thiserror::Error)]
@@ -136,10 +135,14 @@ pub struct PreparedStudy<'r> {
 /// running a model: every problem here names its config key.
 pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStudy<'r>, RunError> {
     if study.pairs.is_empty() {
-        return Err(RunError::Empty("config key `pairs`: the study lists no model pairs; add a [[pairs]] table".into()));
+        return Err(RunError::Empty(
+            "config key `pairs`: the study lists no model pairs; add a [[pairs]] table".into(),
+        ));
     }
     if study.games.is_empty() {
-        return Err(RunError::Empty("config key `games`: the study lists no games; add a [games.NAME] table".into()));
+        return Err(RunError::Empty(
+            "config key `games`: the study lists no games; add a [games.NAME] table".into(),
+        ));
     }
     if registry.backend(&study.backend.plugin).is_none() {
         return Err(RunError::NoBackend(study.backend.plugin.clone()));
@@ -150,13 +153,18 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
     for (i, pair) in study.pairs.iter().enumerate() {
         let mut labels = Vec::new();
         for (role, m) in [("base", &pair.base), ("aligned", &pair.aligned)] {
-            let folder = ModelFolder::open(&m.folder())
-                .map_err(|source| RunError::Model { key: format!("pairs[{i}].{role}.path"), source })?;
+            let folder = ModelFolder::open(&m.folder()).map_err(|source| RunError::Model {
+                key: format!("pairs[{i}].{role}.path"),
+                source,
+            })?;
             let format = resolve_format(&m.format, role);
             if format == PromptFormat::Chat && !folder.has_chat_template() && m.format == "chat" {
                 return Err(RunError::Model {
                     key: format!("pairs[{i}].{role}.format"),
-                    source: ModelError::Folder { dir: folder.dir.clone(), reason: "has no chat template; use format = \"plain\"".into() },
+                    source: ModelError::Folder {
+                        dir: folder.dir.clone(),
+                        reason: "has no chat template; use format = \"plain\"".into(),
+                    },
                 });
             }
             let name = m.name.clone().unwrap_or_else(|| folder.manifest.name.clone());
@@ -181,10 +189,14 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
         let find = |label: &str| models.iter().find(|m| m.label() == label);
         let (base, aligned) = (find(&labels[0]), find(&labels[1]));
         let excluded = match (base, aligned) {
-            (Some(b), Some(a)) if b.folder.manifest.weights_sha256 == a.folder.manifest.weights_sha256 => {
+            (Some(b), Some(a))
+                if b.folder.manifest.weights_sha256 == a.folder.manifest.weights_sha256 =>
+            {
                 Some("base and aligned are the same weights (same content hash)".to_string())
             }
-            (_, Some(a)) if !a.folder.has_chat_template() => Some("the aligned model has no chat template".to_string()),
+            (_, Some(a)) if !a.folder.has_chat_template() => {
+                Some("the aligned model has no chat template".to_string())
+            }
             _ => None,
         };
         pairs.push(PairStatus {
@@ -196,15 +208,21 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
         });
     }
     if pairs.iter().all(|p| p.excluded.is_some()) {
-        let reasons: Vec<String> =
-            pairs.iter().map(|p| format!("pair `{}`: {}", p.name, p.excluded.as_deref().unwrap_or_default())).collect();
+        let reasons: Vec<String> = pairs
+            .iter()
+            .map(|p| format!("pair `{}`: {}", p.name, p.excluded.as_deref().unwrap_or_default()))
+            .collect();
         return Err(RunError::Empty(format!(
             "config key `pairs`: every pair is excluded, so the study has nothing to compare ({})",
             reasons.join("; ")
         )));
     }
     // A model only in excluded pairs is not scored.
-    models.retain(|m| pairs.iter().any(|p| p.excluded.is_none() && (p.base == m.label() || p.aligned == m.label())));
+    models.retain(|m| {
+        pairs
+            .iter()
+            .any(|p| p.excluded.is_none() && (p.base == m.label() || p.aligned == m.label()))
+    });
     // Aligned models without a template fall back to plain only when excluded anyway.
     Ok(PreparedStudy { models, pairs, games })
 }
@@ -217,7 +235,11 @@ impl PreparedStudy<'_> {
         for model in &self.models {
             for game in self.games.iter().filter(|g| data.contains_key(&g.name)) {
                 for variant in &game.variants {
-                    units.push(UnitRef { model: model.label(), game: game.name.clone(), variant: variant.clone() });
+                    units.push(UnitRef {
+                        model: model.label(),
+                        game: game.name.clone(),
+                        variant: variant.clone(),
+                    });
                 }
             }
         }
@@ -231,7 +253,9 @@ pub fn check_decisions(data: &BTreeMap<String, GameData>) -> Result<(), RunError
     let empty: Vec<String> = data
         .iter()
         .filter(|(_, d)| d.episodes.iter().all(|e| e.decisions.is_empty()))
-        .map(|(name, d)| format!("`games.{name}` ({} episodes, {} skipped)", d.episodes.len(), d.skipped.len()))
+        .map(|(name, d)| {
+            format!("`games.{name}` ({} episodes, {} skipped)", d.episodes.len(), d.skipped.len())
+        })
         .collect();
     if empty.is_empty() {
         Ok(())
@@ -304,8 +328,14 @@ pub fn backend_spec(options: &BackendOptions, model_dir: &std::path::Path) -> St
 }
 
 /// Loads a model through the study's backend.
-pub fn load_backend_model(study: &Study, registry: &Registry, model: &StudyModel) -> Result<ModelBox, RunError> {
-    let backend = registry.backend(&study.backend.plugin).ok_or_else(|| RunError::NoBackend(study.backend.plugin.clone()))?;
+pub fn load_backend_model(
+    study: &Study,
+    registry: &Registry,
+    model: &StudyModel,
+) -> Result<ModelBox, RunError> {
+    let backend = registry
+        .backend(&study.backend.plugin)
+        .ok_or_else(|| RunError::NoBackend(study.backend.plugin.clone()))?;
     let spec = backend_spec(&study.backend, &model.folder.dir);
     backend.backend.load(RStr::from_str(&spec)).into_result().map_err(|e| RunError::BackendLoad {
         backend: study.backend.plugin.clone(),
@@ -331,23 +361,32 @@ pub fn run_units(
                 let unit = format!("{} / {} / {}", model.label(), game.name, variant);
                 let store = UnitStore::new(&options.out, &model.label(), &game.name, variant);
                 let started = Instant::now();
-                let plan = plan_unit(&model.folder, model.format, game, variant, &game_data.episodes)
-                    .map_err(|source| RunError::Plan { unit: unit.clone(), source })?;
+                let plan =
+                    plan_unit(&model.folder, model.format, game, variant, &game_data.episodes)
+                        .map_err(|source| RunError::Plan { unit: unit.clone(), source })?;
                 // The unit is done exactly when every key this study plans is stored; what the
                 // store holds beyond them (an earlier study's) is kept and not reported.
                 let planned: Vec<String> = plan.decisions.iter().map(|d| d.key.clone()).collect();
                 store.write_plan(&options.run_id, &planned)?;
-                let stored: std::collections::HashSet<String> = store.rows()?.into_iter().map(|r| r.key).collect();
-                let pending: Vec<usize> =
-                    (0..plan.decisions.len()).filter(|&i| !stored.contains(&plan.decisions[i].key)).collect();
+                let stored: std::collections::HashSet<String> =
+                    store.rows()?.into_iter().map(|r| r.key).collect();
+                let pending: Vec<usize> = (0..plan.decisions.len())
+                    .filter(|&i| !stored.contains(&plan.decisions[i].key))
+                    .collect();
                 let resumed = plan.decisions.len() - pending.len();
                 let mut sequences = group(&plan, &pending, options.grouping);
                 // Sequences sharing a beginning land in the same request, where the backend
                 // computes that beginning once (rows are stored in data order regardless).
                 order_for_reuse(&mut sequences);
-                let naive_tokens: u64 = pending.iter().map(|&i| plan.decisions[i].tokens.len() as u64).sum();
+                let naive_tokens: u64 =
+                    pending.iter().map(|&i| plan.decisions[i].tokens.len() as u64).sum();
                 let sequence_tokens = tokens_of(&sequences);
-                let bar = progress_bar(options.progress, &unit, plan.decisions.len() as u64, resumed as u64);
+                let bar = progress_bar(
+                    options.progress,
+                    &unit,
+                    plan.decisions.len() as u64,
+                    resumed as u64,
+                );
                 let mut computed_tokens = 0;
                 if !sequences.is_empty() {
                     if backend_model.is_none() {
@@ -402,9 +441,11 @@ fn progress_bar(enabled: bool, unit: &str, total: u64, done: u64) -> ProgressBar
         if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
     );
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} decisions, {per_sec}, {eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} decisions, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_prefix(unit.to_string());
     bar.set_position(done);
@@ -426,8 +467,12 @@ fn score_chunk(
     for scored in predictions {
         let d = &plan.decisions[scored.index];
         let p = &d.point;
-        let option_probs: BTreeMap<&str, f64> =
-            plan.options.iter().map(|o| o.option.as_str()).zip(scored.option_probs.iter().copied()).collect();
+        let option_probs: BTreeMap<&str, f64> = plan
+            .options
+            .iter()
+            .map(|o| o.option.as_str())
+            .zip(scored.option_probs.iter().copied())
+            .collect();
         let option_probs = serde_json::to_string(&option_probs).map_err(|e| e.to_string())?;
         // A game may split its data into analysis families (the matrix plugin's one-shot
         // sets); the point's metadata says so, else the game's family holds.

@@ -60,7 +60,10 @@ pub fn score_sequences(
                 queries: s
                     .queries
                     .iter()
-                    .map(|&(_, position)| ScoreQuery { position, candidates: RVec::from(plan.candidates.clone()) })
+                    .map(|&(_, position)| ScoreQuery {
+                        position,
+                        candidates: RVec::from(plan.candidates.clone()),
+                    })
                     .collect(),
             })
             .collect(),
@@ -68,7 +71,11 @@ pub fn score_sequences(
     };
     let result = model.score(&request).into_result().map_err(|e| e.to_string())?;
     if result.sequences.len() != sequences.len() {
-        return Err(format!("backend returned {} sequences for {}", result.sequences.len(), sequences.len()));
+        return Err(format!(
+            "backend returned {} sequences for {}",
+            result.sequences.len(),
+            sequences.len()
+        ));
     }
     let mut out = Vec::new();
     for (seq, scores) in sequences.iter().zip(result.sequences.iter()) {
@@ -88,22 +95,30 @@ pub fn score_sequences(
             let mut at = 0;
             for option in &plan.options {
                 let n = option.token_ids.len();
-                let p: f64 =
-                    q.candidate_logprobs[at..at + n].iter().map(|&lp| ((lp - q.logsumexp) as f64).exp()).sum();
+                let p: f64 = q.candidate_logprobs[at..at + n]
+                    .iter()
+                    .map(|&lp| ((lp - q.logsumexp) as f64).exp())
+                    .sum();
                 raw.push(p);
                 at += n;
             }
             let mass: f64 = raw.iter().sum();
-            let option_probs: Vec<f64> = raw.iter().map(|p| if mass > 0.0 { p / mass } else { f64::NAN }).collect();
+            let option_probs: Vec<f64> =
+                raw.iter().map(|p| if mass > 0.0 { p / mass } else { f64::NAN }).collect();
             let prediction = plan
                 .options
                 .iter()
                 .position(|o| o.option == target)
                 .map(|i| option_probs[i])
                 .unwrap_or(f64::NAN);
-            out.push(DecisionPrediction { index: d.index, key: d.key.clone(), prediction, mass, option_probs });
+            out.push(DecisionPrediction {
+                index: d.index,
+                key: d.key.clone(),
+                prediction,
+                mass,
+                option_probs,
+            });
         }
     }
     Ok((out, result.stats))
 }
-

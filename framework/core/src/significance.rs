@@ -10,7 +10,9 @@ pub fn binomial_upper_tail(n: usize, k: usize) -> f64 {
     if k > n {
         return 0.0;
     }
-    let ln_choose = |n: usize, i: usize| -> f64 { (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum() };
+    let ln_choose = |n: usize, i: usize| -> f64 {
+        (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum()
+    };
     let ln_half_n = n as f64 * 0.5f64.ln();
     (k..=n).map(|i| (ln_choose(n, i) + ln_half_n).exp()).sum::<f64>().min(1.0)
 }
@@ -21,7 +23,8 @@ pub fn binomial_upper_tail(n: usize, k: usize) -> f64 {
 /// tied |d| share their average rank. The null distribution is built exactly over doubled
 /// ranks (integers, so ties need no normal approximation). 1 when nothing is left.
 pub fn wilcoxon_signed_rank_greater(differences: &[f64]) -> f64 {
-    let mut d: Vec<f64> = differences.iter().copied().filter(|x| x.is_finite() && *x != 0.0).collect();
+    let mut d: Vec<f64> =
+        differences.iter().copied().filter(|x| x.is_finite() && *x != 0.0).collect();
     if d.is_empty() {
         return 1.0;
     }

@@ -203,7 +203,11 @@ impl UnitStore {
         }
         std::fs::create_dir_all(&self.parts_dir).map_err(|e| io(&self.parts_dir, e))?;
         let n = PART_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = self.parts_dir.join(format!("part-{}-{:06}-{n:06}.csv", std::process::id(), now_secs()));
+        let path = self.parts_dir.join(format!(
+            "part-{}-{:06}-{n:06}.csv",
+            std::process::id(),
+            now_secs()
+        ));
         write_atomic(&path, rows)
     }
 
@@ -211,7 +215,11 @@ impl UnitStore {
     /// the current study does not plan are kept too, for a later study that plans them),
     /// removes the parts, and returns exactly the rows of `planned` keys, in their order.
     /// Fails naming the unit if a planned key has no row.
-    pub fn complete(&self, unit: &str, planned: &[String]) -> Result<Vec<PredictionRow>, StoreError> {
+    pub fn complete(
+        &self,
+        unit: &str,
+        planned: &[String],
+    ) -> Result<Vec<PredictionRow>, StoreError> {
         let mut rows = self.rows()?;
         rows.sort_by_key(|r| r.index);
         let had_parts = self.parts_dir.is_dir();
@@ -261,7 +269,9 @@ impl UnitStore {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(incomplete("is missing: the run did not get as far as planning this unit"))
+                return Err(incomplete(
+                    "is missing: the run did not get as far as planning this unit",
+                ))
             }
             Err(e) => return Err(io(&path, e)),
         };
@@ -278,8 +288,13 @@ const PLAN_HEADER: &str = "# descry plan of run ";
 
 /// The rows of exactly the `planned` keys, in their order. Fails naming the unit when a
 /// planned key has no row.
-pub fn select_planned(unit: &str, rows: Vec<PredictionRow>, planned: &[String]) -> Result<Vec<PredictionRow>, StoreError> {
-    let mut by_key: HashMap<String, PredictionRow> = rows.into_iter().map(|r| (r.key.clone(), r)).collect();
+pub fn select_planned(
+    unit: &str,
+    rows: Vec<PredictionRow>,
+    planned: &[String],
+) -> Result<Vec<PredictionRow>, StoreError> {
+    let mut by_key: HashMap<String, PredictionRow> =
+        rows.into_iter().map(|r| (r.key.clone(), r)).collect();
     let mut out = Vec::with_capacity(planned.len());
     let mut missing = 0;
     for key in planned {
@@ -301,12 +316,17 @@ pub fn select_planned(unit: &str, rows: Vec<PredictionRow>, planned: &[String]) 
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// This machine's name, for the records of who wrote what (empty if unknown).
 pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// The part of a temporary file's name that marks it (`run.tmp-123`, `part-….tmp-123`).
@@ -333,7 +353,8 @@ impl PredictionRow {
     /// Why this row cannot be a prediction descry wrote, if it cannot.
     pub fn invalid(&self) -> Option<String> {
         let unit_interval = |name: &str, v: f64| -> Option<String> {
-            (!(v.is_finite() && (0.0..=1.0).contains(&v))).then(|| format!("{name} = {v} is not a probability in [0, 1]"))
+            (!(v.is_finite() && (0.0..=1.0).contains(&v)))
+                .then(|| format!("{name} = {v} is not a probability in [0, 1]"))
         };
         if self.key.is_empty() {
             return Some("the key is empty".into());
@@ -346,12 +367,17 @@ impl PredictionRow {
             })
             .or_else(|| unit_interval("outcome", self.outcome))
             .or_else(|| {
-                (!(self.weight.is_finite() && self.weight > 0.0)).then(|| format!("weight = {} is not a positive number", self.weight))
+                (!(self.weight.is_finite() && self.weight > 0.0))
+                    .then(|| format!("weight = {} is not a positive number", self.weight))
             })
             .or_else(|| {
                 let probs: BTreeMap<String, f64> = match serde_json::from_str(&self.option_probs) {
                     Ok(p) => p,
-                    Err(e) => return Some(format!("option_probs is not a JSON map of probabilities: {e}")),
+                    Err(e) => {
+                        return Some(format!(
+                            "option_probs is not a JSON map of probabilities: {e}"
+                        ))
+                    }
                 };
                 probs.iter().find_map(|(o, &p)| unit_interval(&format!("option_probs.{o}"), p))
             })
@@ -366,7 +392,11 @@ pub fn read_rows(path: &Path) -> Result<Vec<PredictionRow>, StoreError> {
     let mut lines: HashMap<String, u64> = HashMap::new();
     for row in reader.deserialize::<PredictionRow>() {
         let line = rows.len() as u64 + 2;
-        let row = row.map_err(|e| StoreError::InvalidRow { path: path.to_path_buf(), line, reason: e.to_string() })?;
+        let row = row.map_err(|e| StoreError::InvalidRow {
+            path: path.to_path_buf(),
+            line,
+            reason: e.to_string(),
+        })?;
         if let Some(reason) = row.invalid() {
             return Err(StoreError::InvalidRow { path: path.to_path_buf(), line, reason });
         }
@@ -433,13 +463,23 @@ impl RunLock {
                 let holder = holder.trim();
                 return Err(StoreError::Locked {
                     dir: run_dir.to_path_buf(),
-                    holder: if holder.is_empty() { "holder unknown".into() } else { holder.to_string() },
+                    holder: if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        holder.to_string()
+                    },
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, e)),
         }
         let args: Vec<String> = std::env::args().collect();
-        let holder = format!("pid {} on {}, since {} (unix time), running `{}`", std::process::id(), hostname(), now_secs(), args.join(" "));
+        let holder = format!(
+            "pid {} on {}, since {} (unix time), running `{}`",
+            std::process::id(),
+            hostname(),
+            now_secs(),
+            args.join(" ")
+        );
         file.set_len(0).map_err(|e| io(&path, e))?;
         file.write_all(holder.as_bytes()).map_err(|e| io(&path, e))?;
         Ok(RunLock { _file: file })
@@ -493,7 +533,9 @@ fn parts_covered(parts: &Path, merged: &Path) -> Result<bool, StoreError> {
     let keys: HashSet<String> = read_rows(merged)?.into_iter().map(|r| r.key).collect();
     for entry in std::fs::read_dir(parts).map_err(|e| io(parts, e))? {
         let path = entry.map_err(|e| io(parts, e))?.path();
-        if path.extension().is_some_and(|x| x == "csv") && !read_rows(&path)?.iter().all(|r| keys.contains(&r.key)) {
+        if path.extension().is_some_and(|x| x == "csv")
+            && !read_rows(&path)?.iter().all(|r| keys.contains(&r.key))
+        {
             return Ok(false);
         }
     }
@@ -590,17 +632,43 @@ mod tests {
         let err = store.read_plan("m/g/v", "run-2").unwrap_err().to_string();
         assert!(err.contains("m/g/v") && err.contains("another run"), "{err}");
         let missing = UnitStore::new(dir.path(), "m", "g", "other");
-        assert!(missing.read_plan("m/g/other", "run-1").unwrap_err().to_string().contains("m/g/other"));
+        assert!(missing
+            .read_plan("m/g/other", "run-1")
+            .unwrap_err()
+            .to_string()
+            .contains("m/g/other"));
     }
 
     #[test]
     fn store_names_never_collide() {
-        let names = ["a b", "a_b", "a%20b", "模型", "型模", "..", ".", "", "a/b", "a.b", "A", "gemma-3-270m.plain", "x.parts", "x%2Eparts"];
+        let names = [
+            "a b",
+            "a_b",
+            "a%20b",
+            "模型",
+            "型模",
+            "..",
+            ".",
+            "",
+            "a/b",
+            "a.b",
+            "A",
+            "gemma-3-270m.plain",
+            "x.parts",
+            "x%2Eparts",
+        ];
         let encoded: Vec<String> = names.iter().map(|n| safe_name(n)).collect();
         let distinct: HashSet<&String> = encoded.iter().collect();
         assert_eq!(distinct.len(), names.len(), "{encoded:?}");
         for e in &encoded {
-            assert!(e != "." && e != ".." && !e.contains('/') && !e.is_empty() && !e.ends_with(".parts"), "{e}");
+            assert!(
+                e != "."
+                    && e != ".."
+                    && !e.contains('/')
+                    && !e.is_empty()
+                    && !e.ends_with(".parts"),
+                "{e}"
+            );
         }
         // The usual names stay readable.
         assert_eq!(safe_name("gemma-3-270m.plain"), "gemma-3-270m.plain");
@@ -611,9 +679,16 @@ mod tests {
         assert_ne!(safe_name(&long_a), safe_name(&long_b));
         // Two models whose names once mapped to one folder get two stores.
         let dir = tempfile::tempdir().unwrap();
-        assert_ne!(UnitStore::new(dir.path(), "a b", "g", "v").path(), UnitStore::new(dir.path(), "a_b", "g", "v").path());
+        assert_ne!(
+            UnitStore::new(dir.path(), "a b", "g", "v").path(),
+            UnitStore::new(dir.path(), "a_b", "g", "v").path()
+        );
         let dotdot = UnitStore::new(dir.path(), "m", "..", "v");
-        assert!(dotdot.path().starts_with(dir.path().join("predictions").join("m")), "{}", dotdot.path().display());
+        assert!(
+            dotdot.path().starts_with(dir.path().join("predictions").join("m")),
+            "{}",
+            dotdot.path().display()
+        );
     }
 
     fn write_raw(path: &Path, rows: &[PredictionRow]) {
@@ -630,18 +705,30 @@ mod tests {
         let path = dir.path().join("v.csv");
         let cases: Vec<(Vec<PredictionRow>, &str)> = vec![
             (vec![row("a", 0), row("b", 1), row("a", 0)], "line 4: key a also on line 2"),
-            (vec![row("a", 0), PredictionRow { prediction: f64::NAN, ..row("b", 1) }], "line 3: prediction = NaN"),
+            (
+                vec![row("a", 0), PredictionRow { prediction: f64::NAN, ..row("b", 1) }],
+                "line 3: prediction = NaN",
+            ),
             (vec![PredictionRow { prediction: 7.5, ..row("a", 0) }], "line 2: prediction = 7.5"),
             (vec![PredictionRow { mass: -0.1, ..row("a", 0) }], "mass = -0.1"),
             (vec![PredictionRow { outcome: 2.0, ..row("a", 0) }], "outcome = 2"),
             (vec![PredictionRow { weight: 0.0, ..row("a", 0) }], "weight = 0"),
-            (vec![PredictionRow { option_probs: "{\"accept\":1.5}".into(), ..row("a", 0) }], "option_probs.accept = 1.5"),
-            (vec![PredictionRow { option_probs: "nope".into(), ..row("a", 0) }], "option_probs is not"),
+            (
+                vec![PredictionRow { option_probs: "{\"accept\":1.5}".into(), ..row("a", 0) }],
+                "option_probs.accept = 1.5",
+            ),
+            (
+                vec![PredictionRow { option_probs: "nope".into(), ..row("a", 0) }],
+                "option_probs is not",
+            ),
         ];
         for (rows, expected) in cases {
             write_raw(&path, &rows);
             let err = read_rows(&path).unwrap_err().to_string();
-            assert!(err.contains(&path.display().to_string()) && err.contains(expected), "{expected}: {err}");
+            assert!(
+                err.contains(&path.display().to_string()) && err.contains(expected),
+                "{expected}: {err}"
+            );
         }
         // A row whose numbers cannot be parsed at all.
         std::fs::write(&path, "key,index\nx,notanumber\n").unwrap();
@@ -657,7 +744,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(dir.path()).unwrap();
         let err = RunLock::acquire(dir.path()).err().expect("second lock refused").to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("in use"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())) && err.contains("in use"),
+            "{err}"
+        );
         drop(first);
         RunLock::acquire(dir.path()).expect("free again once the holder is gone");
     }

@@ -179,22 +179,20 @@ impl GamePlugin for Bargaining {
 
 /// Reads every bargaining game under `path` into episodes of the human's decisions.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    glee::load_episodes::<GameArgs>(path, NAME, |_| None, "the LLM answered every offer, the human only proposed", load_game)
+    glee::load_episodes::<GameArgs>(
+        path,
+        NAME,
+        |_| None,
+        "the LLM answered every offer, the human only proposed",
+        load_game,
+    )
 }
 
 /// The discount factor of one player: `game_args.delta_N`, else `player_N_args.delta`.
 fn delta(game: &GleeGame<GameArgs>, seat: Seat) -> Result<f64, KitError> {
     let (from_args, from_player, key) = match seat {
-        Seat::Player1 => (
-            game.config.game_args.delta_1,
-            game.config.player_1_args.delta,
-            "1",
-        ),
-        Seat::Player2 => (
-            game.config.game_args.delta_2,
-            game.config.player_2_args.delta,
-            "2",
-        ),
+        Seat::Player1 => (game.config.game_args.delta_1, game.config.player_1_args.delta, "1"),
+        Seat::Player2 => (game.config.game_args.delta_2, game.config.player_2_args.delta, "2"),
     };
     from_args.or(from_player).ok_or_else(|| {
         KitError::file(
@@ -208,14 +206,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     let args = &game.config.game_args;
     let table = CsvTable::read(
         &game.log_path,
-        &[
-            "alice_gain",
-            "bob_gain",
-            "message",
-            "player",
-            "round",
-            "decision",
-        ],
+        &["alice_gain", "bob_gain", "message", "player", "round", "decision"],
     )?;
     let human = game.human_name();
     let opponent = game.opponent_name();
@@ -249,21 +240,14 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                 let bob = r
                     .bob_gain
                     .ok_or_else(|| table.error(line, "bob_gain", "an offer without `bob_gain`"))?;
-                let (human_gain, opponent_gain) = if game.human == Seat::Player1 {
-                    (alice, bob)
-                } else {
-                    (bob, alice)
-                };
+                let (human_gain, opponent_gain) =
+                    if game.human == Seat::Player1 { (alice, bob) } else { (bob, alice) };
                 rounds.push(Round {
                     round: r.round,
                     human_proposed: r.player == human,
                     human_gain,
                     opponent_gain,
-                    message: r
-                        .message
-                        .as_deref()
-                        .map(message_text)
-                        .filter(|m| !m.is_empty()),
+                    message: r.message.as_deref().map(message_text).filter(|m| !m.is_empty()),
                     response: None,
                 });
             }
@@ -276,7 +260,12 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                         format!("unknown decision `{decision}`; expected `accept`, `reject` or `None` (an offer row)"),
                     ));
                 }
-                glee::check_response(&table, line, r.round, rounds.last().map(|o| (o.round, o.response.is_some())))?;
+                glee::check_response(
+                    &table,
+                    line,
+                    r.round,
+                    rounds.last().map(|o| (o.round, o.response.is_some())),
+                )?;
                 if r.player == human {
                     // The context holds the rounds up to this offer, never this answer.
                     let mut point_ctx = ctx.clone();
@@ -289,10 +278,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
             }
         }
     }
-    Ok(Episode {
-        id: game.id.clone().into(),
-        decisions: decisions.into(),
-    })
+    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
 }
 
 fn decision_point(
@@ -303,10 +289,7 @@ fn decision_point(
     delta_2: f64,
 ) -> DecisionPoint {
     let args = &game.config.game_args;
-    let offer = ctx
-        .rounds
-        .last()
-        .expect("a decision point has the offer it answers");
+    let offer = ctx.rounds.last().expect("a decision point has the offer it answers");
     let mut flags = Vec::new();
     if ((offer.human_gain + offer.opponent_gain) - args.money_to_divide).abs() > 1e-6 {
         flags.push("offer_sum_mismatch".into());
@@ -351,12 +334,7 @@ pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> 
             m.user(narrative(&ctx));
         }
         "transcript" => {
-            m.system(format!(
-                "{}\n{}\n{}",
-                rules(&ctx),
-                offer_format(&ctx),
-                response_format()
-            ));
+            m.system(format!("{}\n{}\n{}", rules(&ctx), offer_format(&ctx), response_format()));
             transcript(&ctx, &mut m);
         }
         _ => {
@@ -399,10 +377,7 @@ fn rules(ctx: &Context) -> String {
             ctx.opponent
         ));
     } else {
-        lines.push(format!(
-            "We will relay the proposals between you and {}.",
-            ctx.opponent
-        ));
+        lines.push(format!("We will relay the proposals between you and {}.", ctx.opponent));
     }
     if let Some(inflation) = inflation_rule(ctx) {
         lines.push(inflation);
@@ -481,10 +456,7 @@ fn round_header(ctx: &Context, round: u32) -> String {
 
 /// An offer from the opponent, as the human saw it.
 fn offer_text(ctx: &Context, r: &Round) -> String {
-    let mut lines = vec![
-        round_header(ctx, r.round),
-        format!("{}'s offer:", ctx.opponent),
-    ];
+    let mut lines = vec![round_header(ctx, r.round), format!("{}'s offer:", ctx.opponent)];
     if ctx.messages_allowed {
         if let Some(message) = &r.message {
             lines.push(format!("{}'s message: {}", ctx.opponent, message));
@@ -539,11 +511,7 @@ fn narrative(ctx: &Context) -> String {
                 Some(response) => parts.push(format!(
                     "{}\nYou {} the offer.",
                     offer_text(ctx, r),
-                    if response == "accept" {
-                        "accepted"
-                    } else {
-                        "rejected"
-                    }
+                    if response == "accept" { "accepted" } else { "rejected" }
                 )),
                 None => parts.push(format!("{}\n{QUESTION}", offer_text(ctx, r))),
             }
@@ -628,10 +596,7 @@ fn transcript(ctx: &Context, m: &mut Messages) {
                 ),
             ];
             if ctx.messages_allowed {
-                offer.push((
-                    "message".into(),
-                    r.message.clone().unwrap_or_default().into(),
-                ));
+                offer.push(("message".into(), r.message.clone().unwrap_or_default().into()));
             }
             m.assistant(json_object(&offer));
             pending.push(response_to_human(ctx, r));

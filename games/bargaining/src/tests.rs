@@ -28,11 +28,8 @@ fn counts_match_the_published_sample() {
     assert_eq!((accept, reject), (19, 5));
     // 23 games have a log and a known human; those where the human only proposed are
     // skipped with a reason, never guessed or dropped silently.
-    let no_decision = data
-        .skipped
-        .iter()
-        .filter(|s| s.reason.starts_with(reasons::NO_HUMAN_DECISION))
-        .count();
+    let no_decision =
+        data.skipped.iter().filter(|s| s.reason.starts_with(reasons::NO_HUMAN_DECISION)).count();
     assert_eq!(data.episodes.len() + no_decision, 23);
     assert_eq!(data.skipped.len(), no_decision, "{:?}", data.skipped);
     // Ids are unique; rounds are the game's rounds.
@@ -48,19 +45,13 @@ fn loads_the_same_from_any_level_of_the_layout() {
     let root = shared_data_dir().join("glee");
     let a = points(&real()).len();
     assert_eq!(points(&load(&root.join("human_vs_llm")).unwrap()).len(), a);
-    assert_eq!(
-        points(&load(&root.join("human_vs_llm/bargaining")).unwrap()).len(),
-        a
-    );
+    assert_eq!(points(&load(&root.join("human_vs_llm/bargaining")).unwrap()).len(), a);
 }
 
 #[test]
 fn transcript_prefix_property_on_real_episodes() {
     let multi = check_transcripts(&real(), |p| render(p, "transcript"));
-    assert!(
-        multi >= 3,
-        "the sample has episodes with several human decisions"
-    );
+    assert!(multi >= 3, "the sample has episodes with several human decisions");
 }
 
 #[test]
@@ -81,10 +72,7 @@ fn every_point_renders_in_every_variant() {
 #[test]
 fn renders_the_history_the_human_saw() {
     let data = real();
-    let p = points(&data)
-        .into_iter()
-        .find(|p| p.id.as_str() == "0003852CF8408F00-r4")
-        .unwrap();
+    let p = points(&data).into_iter().find(|p| p.id.as_str() == "0003852CF8408F00-r4").unwrap();
     let prompt = render(p, "native").unwrap();
     let user = prompt.messages[1].content.as_str();
     // Alice (human) proposed in rounds 1 and 3; Bob offered 5000/5000 in round 2 (rejected).
@@ -126,42 +114,25 @@ fn a_good_small_game_loads() {
     let pts = points(&data);
     assert_eq!(pts.len(), 2);
     assert_eq!(pts[1].round, 3);
-    let prompts: Vec<Prompt> = pts
-        .iter()
-        .map(|p| render(p, "transcript").unwrap())
-        .collect();
+    let prompts: Vec<Prompt> = pts.iter().map(|p| render(p, "transcript").unwrap()).collect();
     check_episode(&prompts, &["reject".to_string(), "accept".to_string()]).unwrap();
-    let text = prompts[1]
-        .messages
-        .iter()
-        .map(|m| m.content.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        text.contains("{\"bob_gain\": 50, \"alice_gain\": 50, \"message\": \"ok\"}"),
-        "{text}"
-    );
+    let text =
+        prompts[1].messages.iter().map(|m| m.content.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("{\"bob_gain\": 50, \"alice_gain\": 50, \"message\": \"ok\"}"), "{text}");
     assert!(text.contains("Due to inflation, the money you gain is worth 36% less than in the first round, and the money Alice gains is worth 19% less."), "{text}");
 }
 
 #[test]
 fn unknown_decision_names_file_line_and_column() {
-    let (dir, log) = game_dir(&format!(
-        "{HEADER}60.0,40.0,hi,Alice,1,None\n,,None,Bob,1,maybe\n"
-    ));
+    let (dir, log) = game_dir(&format!("{HEADER}60.0,40.0,hi,Alice,1,None\n,,None,Bob,1,maybe\n"));
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains(&log.display().to_string()), "{err}");
-    assert!(
-        err.contains("line 3, column `decision` (#6): unknown decision `maybe`"),
-        "{err}"
-    );
+    assert!(err.contains("line 3, column `decision` (#6): unknown decision `maybe`"), "{err}");
 }
 
 #[test]
 fn malformed_row_names_file_line_and_column() {
-    let (dir, log) = game_dir(&format!(
-        "{HEADER}60.0,40.0,hi,Alice,1\n,,None,Bob,1,accept\n"
-    ));
+    let (dir, log) = game_dir(&format!("{HEADER}60.0,40.0,hi,Alice,1\n,,None,Bob,1,accept\n"));
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains(&log.display().to_string()), "{err}");
     assert!(
@@ -174,14 +145,9 @@ fn malformed_row_names_file_line_and_column() {
 
 #[test]
 fn bad_value_names_file_line_and_column() {
-    let (dir, _) = game_dir(&format!(
-        "{HEADER}sixty,40.0,hi,Alice,1,None\n,,None,Bob,1,accept\n"
-    ));
+    let (dir, _) = game_dir(&format!("{HEADER}sixty,40.0,hi,Alice,1,None\n,,None,Bob,1,accept\n"));
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("line 2, column `alice_gain` (#1): `sixty` is not a number"),
-        "{err}"
-    );
+    assert!(err.contains("line 2, column `alice_gain` (#1): `sixty` is not a number"), "{err}");
 }
 
 #[test]
@@ -189,10 +155,7 @@ fn missing_column_names_file_line_and_column() {
     let (dir, log) = game_dir("alice_gain,bob_gain,message,player,round\n60.0,40.0,hi,Alice,1\n");
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains(&log.display().to_string()), "{err}");
-    assert!(
-        err.contains("line 1, column `decision`: missing from the header"),
-        "{err}"
-    );
+    assert!(err.contains("line 1, column `decision`: missing from the header"), "{err}");
 }
 
 #[test]
@@ -200,10 +163,7 @@ fn missing_folder_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-data");
     let err = load(&missing).unwrap_err().to_string();
-    assert!(
-        err.contains("no-such-data") && err.contains("human_vs_llm/bargaining"),
-        "{err}"
-    );
+    assert!(err.contains("no-such-data") && err.contains("human_vs_llm/bargaining"), "{err}");
 }
 
 #[test]
@@ -258,6 +218,9 @@ fn a_symlink_loop_does_not_multiply_the_games() {
         .filter(|s| s.reason.starts_with(reasons::ALREADY_WALKED))
         .map(|s| s.item.to_string())
         .collect();
-    assert_eq!(walked_again, [format!("bargaining/{first_c1}/loop"), "bargaining/again".to_string()]);
+    assert_eq!(
+        walked_again,
+        [format!("bargaining/{first_c1}/loop"), "bargaining/again".to_string()]
+    );
     assert_eq!(looped.skipped.len(), clean.skipped.len() + 2);
 }

@@ -2,8 +2,8 @@
 //! `config.json` and `game.csv`) through the loader: no panic, no hang, every error naming
 //! the file, every data set that loads sound (see `descry_game_kit::mutation`).
 
-use descry_game_kit::mutation::{check_plugin, glee_slice};
 use descry_game_bargaining::Bargaining;
+use descry_game_kit::mutation::{check_plugin, glee_slice};
 
 #[test]
 fn damaged_games_never_panic_and_errors_name_the_file() {

@@ -35,13 +35,9 @@ impl CsvTable {
     /// the first surplus column); a field is not valid UTF-8.
     pub fn read(path: &Path, required: &[&str]) -> Result<Self, KitError> {
         let file = std::fs::File::open(path).map_err(|e| KitError::io(path, e))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(file);
-        let headers = reader
-            .headers()
-            .map_err(|e| csv_error(path, &csv::StringRecord::new(), e))?
-            .clone();
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+        let headers =
+            reader.headers().map_err(|e| csv_error(path, &csv::StringRecord::new(), e))?.clone();
         for column in required {
             if !headers.iter().any(|h| h == *column) {
                 return Err(KitError::MissingColumn {
@@ -57,11 +53,7 @@ impl CsvTable {
             let line = record.position().map_or(0, |p| p.line());
             records.push((line, record));
         }
-        Ok(CsvTable {
-            path: path.to_path_buf(),
-            headers,
-            records,
-        })
+        Ok(CsvTable { path: path.to_path_buf(), headers, records })
     }
 
     /// The file this table was read from.
@@ -121,12 +113,7 @@ impl CsvTable {
             Some(i) => self.column_label(i),
             None => format!("`{column}`"),
         };
-        KitError::Data {
-            path: self.path.clone(),
-            line,
-            column: label,
-            message: message.into(),
-        }
+        KitError::Data { path: self.path.clone(), line, column: label, message: message.into() }
     }
 
     fn column_label(&self, index: usize) -> String {
@@ -159,11 +146,7 @@ fn csv_error(path: &Path, headers: &csv::StringRecord, error: csv::Error) -> Kit
     };
     match error.kind() {
         csv::ErrorKind::Io(e) => KitError::io(path, std::io::Error::new(e.kind(), e.to_string())),
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => {
+        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => {
             let line = pos.as_ref().map_or(0, |p| p.line());
             // The first column the row lacks, or the first one it has too many.
             let index = (*len).min(*expected_len) as usize;
@@ -245,10 +228,7 @@ mod tests {
     #[test]
     fn reads_rows_with_lines_and_multiline_fields() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(
-            &dir,
-            "a,b,c,extra\n1,True,\"two\nlines\",x\n2,False,nan,y\n",
-        );
+        let path = write(&dir, "a,b,c,extra\n1,True,\"two\nlines\",x\n2,False,nan,y\n");
         let table = CsvTable::read(&path, &["a", "b", "c"]).unwrap();
         let rows: Vec<Row<R>> = table.rows().collect::<Result<_, _>>().unwrap();
         assert_eq!(rows.len(), 2);
@@ -272,17 +252,12 @@ mod tests {
         );
 
         let path = write(&dir, "a,b\n1,True\n");
-        let err = CsvTable::read(&path, &["a", "b", "c"])
-            .unwrap_err()
-            .to_string();
+        let err = CsvTable::read(&path, &["a", "b", "c"]).unwrap_err().to_string();
         assert!(err.contains("line 1, column `c`: missing"), "{err}");
 
         let path = write(&dir, "a,b,c\n1,True,x\n2,True\n");
         let err = CsvTable::read(&path, &["a"]).unwrap_err().to_string();
-        assert!(
-            err.contains("line 3, column `c` (#3): malformed row: 2 fields"),
-            "{err}"
-        );
+        assert!(err.contains("line 3, column `c` (#3): malformed row: 2 fields"), "{err}");
 
         let missing = dir.path().join("nope.csv");
         let err = CsvTable::read(&missing, &["a"]).unwrap_err().to_string();

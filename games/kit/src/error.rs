@@ -80,17 +80,11 @@ pub enum KitError {
 impl KitError {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        KitError::Io {
-            path: path.into(),
-            source,
-        }
+        KitError::Io { path: path.into(), source }
     }
 
     /// A problem with a file as a whole.
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        KitError::File {
-            path: path.into(),
-            message: message.into(),
-        }
+        KitError::File { path: path.into(), message: message.into() }
     }
 }

@@ -103,9 +103,7 @@ impl<A> GleeGame<A> {
             Seat::Player1 => (&self.config.player_1_args, "Alice"),
             Seat::Player2 => (&self.config.player_2_args, "Bob"),
         };
-        args.public_name
-            .clone()
-            .unwrap_or_else(|| default.to_string())
+        args.public_name.clone().unwrap_or_else(|| default.to_string())
     }
 
     /// The human's public name.
@@ -132,15 +130,16 @@ impl<A> GleeGame<A> {
         if player == p1 || player == p2 {
             return Ok(());
         }
-        Err(table.error(line, "player", format!("unknown player `{player}`; expected `{p1}` or `{p2}`")))
+        Err(table.error(
+            line,
+            "player",
+            format!("unknown player `{player}`; expected `{p1}` or `{p2}`"),
+        ))
     }
 
     /// A skipped item for this game.
     pub fn skip(&self, reason: impl Into<String>) -> SkippedItem {
-        SkippedItem {
-            item: self.label.clone().into(),
-            reason: reason.into().into(),
-        }
+        SkippedItem { item: self.label.clone().into(), reason: reason.into().into() }
     }
 }
 
@@ -156,11 +155,8 @@ pub struct Scan<A> {
 /// The folder holding `family`'s games under `path`, which may be the GLEE data folder
 /// (containing `human_vs_llm/`), the `human_vs_llm` folder itself, or the family folder.
 pub fn family_dir(path: &Path, family: &str) -> Result<PathBuf, KitError> {
-    let candidates = [
-        path.join("human_vs_llm").join(family),
-        path.join(family),
-        path.to_path_buf(),
-    ];
+    let candidates =
+        [path.join("human_vs_llm").join(family), path.join(family), path.to_path_buf()];
     for (i, dir) in candidates.iter().enumerate() {
         // The path itself only counts when it is named after the family.
         if i == 2 && path.file_name().and_then(|n| n.to_str()) != Some(family) {
@@ -202,16 +198,11 @@ pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, K
     let mut ids: HashMap<String, String> = HashMap::new();
     for dir in walk.folders {
         let label = walk_label(&root, family, &dir);
-        let id = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let id = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let config_path = dir.join("config.json");
         let log_path = dir.join("game.csv");
-        let skip = |reason: String| SkippedItem {
-            item: label.clone().into(),
-            reason: reason.into(),
-        };
+        let skip =
+            |reason: String| SkippedItem { item: label.clone().into(), reason: reason.into() };
         if !config_path.is_file() {
             skipped.push(skip(reasons::NO_CONFIG.to_string()));
             continue;
@@ -245,14 +236,7 @@ pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, K
                 continue;
             }
         };
-        games.push(GleeGame {
-            id,
-            label,
-            config_path,
-            log_path,
-            config,
-            human,
-        });
+        games.push(GleeGame { id, label, config_path, log_path, config, human });
     }
     Ok(Scan { games, skipped })
 }
@@ -260,10 +244,7 @@ pub fn scan<A: DeserializeOwned>(path: &Path, family: &str) -> Result<Scan<A>, K
 /// `<family>/<path below the family folder>`, `/`-separated (for messages and skips).
 fn walk_label(root: &Path, family: &str, dir: &Path) -> String {
     let rel = dir.strip_prefix(root).unwrap_or(dir);
-    Path::new(family)
-        .join(rel)
-        .to_string_lossy()
-        .replace('\\', "/")
+    Path::new(family).join(rel).to_string_lossy().replace('\\', "/")
 }
 
 /// The state of one walk of a family folder.
@@ -286,11 +267,7 @@ impl Walk<'_> {
             .map_err(|e| KitError::io(dir, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|p| p.is_dir())
-            .filter(|p| {
-                !p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-            })
+            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
             .collect();
         entries.sort();
         for sub in entries {
@@ -330,11 +307,8 @@ mod tests {
         let dir = root.join("human_vs_llm/bargaining/0/1").join(id);
         std::fs::create_dir_all(&dir).unwrap();
         if let Some(types) = config {
-            std::fs::write(
-                dir.join("config.json"),
-                format!("{{{types}, \"game_args\": {{}}}}"),
-            )
-            .unwrap();
+            std::fs::write(dir.join("config.json"), format!("{{{types}, \"game_args\": {{}}}}"))
+                .unwrap();
         }
         if log {
             std::fs::write(dir.join("game.csv"), "x\n").unwrap();
@@ -345,12 +319,7 @@ mod tests {
     fn finds_games_and_tells_who_is_human_without_guessing() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        game(
-            root,
-            "A",
-            Some(r#""player_1_type": "otree", "player_2_type": "otree_LLM""#),
-            true,
-        );
+        game(root, "A", Some(r#""player_1_type": "otree", "player_2_type": "otree_LLM""#), true);
         game(
             root,
             "B",
@@ -361,24 +330,13 @@ mod tests {
         );
         game(root, "C", None, true);
         game(root, "D", Some(r#""player_1_type": "otree""#), false);
-        game(
-            root,
-            "E",
-            Some(r#""player_1_type": "otree", "player_2_type": "otree""#),
-            true,
-        );
+        game(root, "E", Some(r#""player_1_type": "otree", "player_2_type": "otree""#), true);
         let found_games = scan::<Args>(root, "bargaining").unwrap();
-        let found: Vec<(&str, Seat, String)> = found_games
-            .games
-            .iter()
-            .map(|g| (g.id.as_str(), g.human, g.human_name()))
-            .collect();
+        let found: Vec<(&str, Seat, String)> =
+            found_games.games.iter().map(|g| (g.id.as_str(), g.human, g.human_name())).collect();
         assert_eq!(
             found,
-            [
-                ("A", Seat::Player1, "Alice".to_string()),
-                ("B", Seat::Player2, "Bea".to_string())
-            ]
+            [("A", Seat::Player1, "Alice".to_string()), ("B", Seat::Player2, "Bea".to_string())]
         );
         let skipped: Vec<(String, String)> = found_games
             .skipped
@@ -386,25 +344,12 @@ mod tests {
             .map(|s| (s.item.to_string(), s.reason.to_string()))
             .collect();
         assert_eq!(skipped.len(), 3);
-        assert_eq!(
-            skipped[0],
-            (
-                "bargaining/0/1/C".to_string(),
-                reasons::NO_CONFIG.to_string()
-            )
-        );
+        assert_eq!(skipped[0], ("bargaining/0/1/C".to_string(), reasons::NO_CONFIG.to_string()));
         assert_eq!(skipped[1].1, reasons::NO_LOG);
-        assert!(
-            skipped[2].1.starts_with(reasons::UNKNOWN_HUMAN),
-            "{:?}",
-            skipped[2]
-        );
+        assert!(skipped[2].1.starts_with(reasons::UNKNOWN_HUMAN), "{:?}", skipped[2]);
         // The same games from the family folder itself.
         assert_eq!(
-            scan::<Args>(&root.join("human_vs_llm/bargaining"), "bargaining")
-                .unwrap()
-                .games
-                .len(),
+            scan::<Args>(&root.join("human_vs_llm/bargaining"), "bargaining").unwrap().games.len(),
             2
         );
         assert!(scan::<Args>(root, "negotiation").is_err());
@@ -428,11 +373,8 @@ mod tests {
         let found = scan::<Args>(root, "bargaining").unwrap();
         let ids: Vec<&str> = found.games.iter().map(|g| g.id.as_str()).collect();
         assert_eq!(ids, ["A", "B"]);
-        let skipped: Vec<(String, String)> = found
-            .skipped
-            .iter()
-            .map(|s| (s.item.to_string(), s.reason.to_string()))
-            .collect();
+        let skipped: Vec<(String, String)> =
+            found.skipped.iter().map(|s| (s.item.to_string(), s.reason.to_string())).collect();
         assert_eq!(skipped.len(), 2, "{skipped:?}");
         assert_eq!(skipped[0].0, "bargaining/0/1/up");
         assert!(
@@ -458,7 +400,8 @@ mod tests {
         let copy = root.join("human_vs_llm/bargaining/9/A");
         std::fs::create_dir_all(&copy).unwrap();
         for file in ["config.json", "game.csv"] {
-            std::fs::copy(root.join("human_vs_llm/bargaining/0/1/A").join(file), copy.join(file)).unwrap();
+            std::fs::copy(root.join("human_vs_llm/bargaining/0/1/A").join(file), copy.join(file))
+                .unwrap();
         }
         let e = scan::<Args>(root, "bargaining").unwrap_err().to_string();
         assert!(
@@ -475,7 +418,9 @@ mod tests {
         game(
             root,
             "A",
-            Some(r#""player_1_type": "otree", "player_2_type": "otree_LLM", "player_2_args": {"public_name": "Bea"}"#),
+            Some(
+                r#""player_1_type": "otree", "player_2_type": "otree_LLM", "player_2_args": {"public_name": "Bea"}"#,
+            ),
             true,
         );
         let scan = scan::<Args>(root, "bargaining").unwrap();
@@ -486,12 +431,22 @@ mod tests {
         assert!(g.check_player(&table, 2, "Alice").is_ok());
         assert!(g.check_player(&table, 2, "Bea").is_ok());
         let e = g.check_player(&table, 3, "Carol").unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("player") && e.contains("unknown player `Carol`; expected `Alice` or `Bea`"), "{e}");
+        assert!(
+            e.contains("line 3")
+                && e.contains("player")
+                && e.contains("unknown player `Carol`; expected `Alice` or `Bea`"),
+            "{e}"
+        );
 
         assert!(check_response(&table, 2, 3, Some((3, false))).is_ok());
         for latest in [None, Some((3, true)), Some((2, false))] {
             let e = check_response(&table, 2, 3, latest).unwrap_err().to_string();
-            assert!(e.contains("line 2") && e.contains("round") && e.contains("a response in round 3 without an offer before it"), "{latest:?}: {e}");
+            assert!(
+                e.contains("line 2")
+                    && e.contains("round")
+                    && e.contains("a response in round 3 without an offer before it"),
+                "{latest:?}: {e}"
+            );
         }
     }
 }
@@ -499,10 +454,19 @@ mod tests {
 /// Checks that a response row of `round` (at `line` of `table`) answers the latest offer:
 /// one of the same round, not answered yet. `latest` is that offer's round and whether it
 /// already has a response.
-pub fn check_response(table: &CsvTable, line: u64, round: u32, latest: Option<(u32, bool)>) -> Result<(), KitError> {
+pub fn check_response(
+    table: &CsvTable,
+    line: u64,
+    round: u32,
+    latest: Option<(u32, bool)>,
+) -> Result<(), KitError> {
     match latest {
         Some((r, false)) if r == round => Ok(()),
-        _ => Err(table.error(line, "round", format!("a response in round {round} without an offer before it"))),
+        _ => Err(table.error(
+            line,
+            "round",
+            format!("a response in round {round} without an offer before it"),
+        )),
     }
 }
 

@@ -19,12 +19,7 @@ pub fn json_error(path: &Path, e: serde_json::Error) -> KitError {
     }
     // serde_json appends " at line L column C" to its message; the fields carry them.
     let message = without_position(&e);
-    KitError::Json {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message,
-    }
+    KitError::Json { path: path.to_path_buf(), line: e.line(), column: e.column(), message }
 }
 
 /// Parses a load request's parameters. Empty text and `null` mean "all defaults"; unknown
@@ -37,10 +32,7 @@ pub fn parse_params<T: DeserializeOwned + Default>(
     game: &str,
     params_json: &str,
 ) -> Result<T, KitError> {
-    let error = |message: String| KitError::Params {
-        game: game.to_string(),
-        message,
-    };
+    let error = |message: String| KitError::Params { game: game.to_string(), message };
     let text = params_json.trim();
     if text.is_empty() || text == "null" {
         return Ok(T::default());
@@ -53,11 +45,7 @@ pub fn parse_params<T: DeserializeOwned + Default>(
         let inner = e.into_inner().to_string();
         let fields = struct_fields::<T>();
         let list = |fields: &[&str]| {
-            fields
-                .iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
         };
         if !value.is_object() {
             let keys = fields.map_or(String::new(), |f| format!(" ({})", list(f)));
@@ -148,9 +136,7 @@ mod tests {
     fn params_default_and_unknown_keys() {
         assert_eq!(parse_params::<P>("g", "").unwrap().x, 0);
         assert_eq!(parse_params::<P>("g", "{\"x\": 3}").unwrap().x, 3);
-        let err = parse_params::<P>("g", "{\"y\": 3}")
-            .unwrap_err()
-            .to_string();
+        let err = parse_params::<P>("g", "{\"y\": 3}").unwrap_err().to_string();
         assert!(err.contains("unknown parameter `y`"), "{err}");
     }
 
@@ -212,9 +198,6 @@ mod tests {
         std::fs::write(&path, "{\n  \"x\": \"three\"\n}").unwrap();
         let err = read_json::<P>(&path).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("c.json") && text.contains("line 2, column"),
-            "{text}"
-        );
+        assert!(text.contains("c.json") && text.contains("line 2, column"), "{text}");
     }
 }

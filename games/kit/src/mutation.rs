@@ -129,7 +129,8 @@ pub fn check_plugin<P: GamePlugin + Clone>(
         let bytes = damage(&mut rng, &victim.bytes);
         std::fs::write(&damaged, &bytes).expect("a case file");
         let (send, receive) = mpsc::channel();
-        let (p, params, folder, named) = (plugin.clone(), params.to_string(), dir.clone(), damaged.clone());
+        let (p, params, folder, named) =
+            (plugin.clone(), params.to_string(), dir.clone(), damaged.clone());
         let start = Instant::now();
         std::thread::spawn(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -145,9 +146,9 @@ pub fn check_plugin<P: GamePlugin + Clone>(
             });
             let _ = send.send(outcome);
         });
-        let outcome = receive
-            .recv_timeout(CASE_LIMIT)
-            .unwrap_or_else(|_| Outcome::Wrong(format!("still running after {CASE_LIMIT:?} (a hang?)")));
+        let outcome = receive.recv_timeout(CASE_LIMIT).unwrap_or_else(|_| {
+            Outcome::Wrong(format!("still running after {CASE_LIMIT:?} (a hang?)"))
+        });
         summary.busy += start.elapsed();
         if start.elapsed() > summary.slowest.1 {
             summary.slowest = (case, start.elapsed());
@@ -157,8 +158,13 @@ pub fn check_plugin<P: GamePlugin + Clone>(
             Outcome::Refused => summary.errors += 1,
             Outcome::Wrong(why) => {
                 // Keep the damaged file for a look; it outlives the test.
-                let name = victim.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                let kept = std::env::temp_dir().join(format!("descry-mutation-{seed}-{case}-{name}"));
+                let name = victim
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let kept =
+                    std::env::temp_dir().join(format!("descry-mutation-{seed}-{case}-{name}"));
                 let _ = std::fs::write(&kept, &bytes);
                 let hang = why.starts_with("still running");
                 wrong.push(format!(
@@ -174,22 +180,28 @@ pub fn check_plugin<P: GamePlugin + Clone>(
         }
         std::fs::write(&damaged, &victim.bytes).expect("a case file");
     }
-    assert!(wrong.is_empty(), "{} of {cases} damaged data sets went wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {cases} damaged data sets went wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     summary
 }
 
 fn run_case<P: GamePlugin>(plugin: &P, params: &str, folder: &Path, damaged: &Path) -> Outcome {
-    let request = LoadRequest {
-        path: folder.display().to_string().into(),
-        params_json: params.into(),
-    };
+    let request =
+        LoadRequest { path: folder.display().to_string().into(), params_json: params.into() };
     match plugin.load(&request) {
         Err(e) => {
             let message = e.to_string();
             if message.contains(&damaged.display().to_string()) {
                 Outcome::Refused
             } else {
-                Outcome::Wrong(format!("the error does not name `{}`: {message}", damaged.display()))
+                Outcome::Wrong(format!(
+                    "the error does not name `{}`: {message}",
+                    damaged.display()
+                ))
             }
         }
         Ok(data) => match check_loaded(plugin, &data) {

@@ -23,10 +23,7 @@ pub fn option(id: &str, words: &[&str]) -> DecisionOption {
             }
         }
     }
-    DecisionOption {
-        id: id.into(),
-        surface_forms: forms.into_iter().map(RString::from).collect(),
-    }
+    DecisionOption { id: id.into(), surface_forms: forms.into_iter().map(RString::from).collect() }
 }
 
 /// `word` with the case of its first letter flipped (`accept` ↔ `Accept`, `J` ↔ `j`).
@@ -73,25 +70,18 @@ pub fn find_variant<'a>(
     point: &str,
     name: &str,
 ) -> Result<&'a VariantSpec, KitError> {
-    specs
-        .iter()
-        .find(|v| v.name == name)
-        .ok_or_else(|| KitError::Render {
-            point: point.to_string(),
-            message: format!(
-                "unknown prompt variant `{name}`; this game has: {}",
-                specs.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
-            ),
-        })
+    specs.iter().find(|v| v.name == name).ok_or_else(|| KitError::Render {
+        point: point.to_string(),
+        message: format!(
+            "unknown prompt variant `{name}`; this game has: {}",
+            specs.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
+        ),
+    })
 }
 
 /// Plugin info with the calling crate's version (pass `env!("CARGO_PKG_VERSION")`).
 pub fn plugin_info(name: &str, version: &str, description: &str) -> PluginInfo {
-    PluginInfo {
-        name: name.into(),
-        version: version.into(),
-        description: description.into(),
-    }
+    PluginInfo { name: name.into(), version: version.into(), description: description.into() }
 }
 
 /// The outcome of one person's decision: the option taken, rate 1 when it is the game's
@@ -106,11 +96,7 @@ pub fn individual_outcome(option: &str, target: &str) -> HumanOutcome {
 
 /// The outcome of aggregated data: the rate of the target option among `weight` people.
 pub fn aggregate_outcome(rate: f64, weight: f64) -> HumanOutcome {
-    HumanOutcome {
-        option: ROption::RNone,
-        rate,
-        weight,
-    }
+    HumanOutcome { option: ROption::RNone, rate, weight }
 }
 
 #[cfg(test)]

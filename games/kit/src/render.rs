@@ -41,10 +41,7 @@ impl Messages {
 
     /// Appends a message with `role` (`system`, `user`, `assistant`).
     pub fn push(&mut self, role: &str, content: impl Into<String>) -> &mut Self {
-        self.messages.push(Message {
-            role: role.into(),
-            content: content.into().into(),
-        });
+        self.messages.push(Message { role: role.into(), content: content.into().into() });
         self
     }
 
@@ -65,10 +62,7 @@ impl Messages {
 
     /// The prompt: these messages, then the answer prefix opening the assistant's turn.
     pub fn into_prompt(self) -> Prompt {
-        Prompt {
-            messages: RVec::from(self.messages),
-            answer_prefix: ANSWER_PREFIX.into(),
-        }
+        Prompt { messages: RVec::from(self.messages), answer_prefix: ANSWER_PREFIX.into() }
     }
 }
 
@@ -76,11 +70,8 @@ impl Messages {
 /// `0.05` with 6 places; `26.0` → `26`).
 pub fn decimal(x: f64, places: usize) -> String {
     let s = format!("{x:.places$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
+    let s =
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     if s == "-0" {
         "0".to_string()
     } else {
@@ -140,10 +131,7 @@ pub fn prompt_text(prompt: &Prompt) -> String {
     for m in prompt.messages.iter() {
         out.push_str(&format!("[{}]\n{}\n\n", m.role, m.content));
     }
-    out.push_str(&format!(
-        "[assistant, answer prefix]\n{}",
-        prompt.answer_prefix
-    ));
+    out.push_str(&format!("[assistant, answer prefix]\n{}", prompt.answer_prefix));
     out
 }
 

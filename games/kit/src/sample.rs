@@ -19,24 +19,17 @@ pub fn sample_prompts(
     point_id: Option<&str>,
     variant: Option<&str>,
 ) -> Result<String, PluginError> {
-    let request = LoadRequest {
-        path: path.display().to_string().into(),
-        params_json: params_json.into(),
-    };
+    let request =
+        LoadRequest { path: path.display().to_string().into(), params_json: params_json.into() };
     let data = game.load(&request)?;
-    let points: Vec<&DecisionPoint> = data
-        .episodes
-        .iter()
-        .flat_map(|e| e.decisions.iter())
-        .collect();
+    let points: Vec<&DecisionPoint> =
+        data.episodes.iter().flat_map(|e| e.decisions.iter()).collect();
     let point = match point_id {
         Some(id) => points
             .iter()
             .find(|p| p.id.as_str() == id)
             .ok_or(format!("no decision point `{id}`"))?,
-        None => points
-            .first()
-            .ok_or("the data set has no decision points")?,
+        None => points.first().ok_or("the data set has no decision points")?,
     };
     let mut out = String::new();
     for v in game.info().variants.iter() {
@@ -44,12 +37,7 @@ pub fn sample_prompts(
             continue;
         }
         let prompt = game.render(point, v.name.as_str())?;
-        out.push_str(&format!(
-            "=== {} / {}\n{}\n\n",
-            point.id,
-            v.name,
-            prompt_text(&prompt)
-        ));
+        out.push_str(&format!("=== {} / {}\n{}\n\n", point.id, v.name, prompt_text(&prompt)));
     }
     Ok(out)
 }
@@ -61,13 +49,7 @@ pub fn sample_main(
     params_json: &str,
 ) -> Result<(), PluginError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let id = args
-        .first()
-        .map(String::as_str)
-        .filter(|s| !s.is_empty() && *s != "-");
-    print!(
-        "{}",
-        sample_prompts(game, path, params_json, id, args.get(1).map(String::as_str))?
-    );
+    let id = args.first().map(String::as_str).filter(|s| !s.is_empty() && *s != "-");
+    print!("{}", sample_prompts(game, path, params_json, id, args.get(1).map(String::as_str))?);
     Ok(())
 }

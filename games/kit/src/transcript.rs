@@ -49,10 +49,7 @@ pub fn check_prefix(current: &Prompt, answer: &str, next: &Prompt) -> Result<(),
         content: format!("{}{}{}", current.answer_prefix, answer, crate::ANSWER_CLOSE).into(),
     });
     if extended.last().map(|m| m.content.to_string()) != Some(answer_json(answer)) {
-        return Err(format!(
-            "answer prefix `{}` is not the kit's",
-            current.answer_prefix
-        ));
+        return Err(format!("answer prefix `{}` is not the kit's", current.answer_prefix));
     }
     if next.messages.len() < extended.len() {
         return Err(format!(
@@ -63,9 +60,7 @@ pub fn check_prefix(current: &Prompt, answer: &str, next: &Prompt) -> Result<(),
     }
     for (i, (a, b)) in extended.iter().zip(next.messages.iter()).enumerate() {
         if a != b {
-            return Err(format!(
-                "message {i} differs:\n--- this + answer\n{a:?}\n--- next\n{b:?}"
-            ));
+            return Err(format!("message {i} differs:\n--- this + answer\n{a:?}\n--- next\n{b:?}"));
         }
     }
     // String level: this prompt as a model sees it (open answer) must be a prefix of the

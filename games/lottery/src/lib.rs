@@ -216,10 +216,7 @@ impl GamePlugin for Lottery {
 
 fn paths(path: &Path) -> (PathBuf, PathBuf) {
     if path.is_dir() {
-        (
-            path.join("c13k_selections.csv"),
-            path.join("c13k_problems.json"),
-        )
+        (path.join("c13k_selections.csv"), path.join("c13k_problems.json"))
     } else {
         let folder = path.parent().unwrap_or(Path::new("."));
         (path.to_path_buf(), folder.join("c13k_problems.json"))
@@ -227,11 +224,7 @@ fn paths(path: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn shown(outcomes: &[[f64; 2]]) -> Vec<(f64, f64)> {
-    outcomes
-        .iter()
-        .filter(|[p, _]| *p > 0.0)
-        .map(|[p, x]| (*p, *x))
-        .collect()
+    outcomes.iter().filter(|[p, _]| *p > 0.0).map(|[p, x]| (*p, *x)).collect()
 }
 
 /// How far a gamble's probabilities may sum from 1 (the published ones are within 3e-16;
@@ -310,12 +303,20 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
         }
         for (column, p) in [("pHa", r.pHa), ("pHb", r.pHb)] {
             if !(0.0..=1.0).contains(&p) {
-                return Err(table.error(line, column, format!("probability {p} is outside [0, 1]")));
+                return Err(table.error(
+                    line,
+                    column,
+                    format!("probability {p} is outside [0, 1]"),
+                ));
             }
         }
         for (column, x) in [("Ha", r.Ha), ("La", r.La), ("Hb", r.Hb), ("Lb", r.Lb)] {
             if !x.is_finite() {
-                return Err(table.error(line, column, format!("payoff {x} is not a finite number")));
+                return Err(table.error(
+                    line,
+                    column,
+                    format!("payoff {x} is not a finite number"),
+                ));
             }
         }
         let outcomes = problems.get(&index.to_string()).ok_or_else(|| {
@@ -337,26 +338,15 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
         if feedback != Feedback::All && feedback != Feedback::Only(r.Feedback) {
             continue;
         }
-        let id = format!(
-            "c13k-{}-{}",
-            r.Problem,
-            if r.Feedback { "fb" } else { "nofb" }
-        );
+        let id = format!("c13k-{}-{}", r.Problem, if r.Feedback { "fb" } else { "nofb" });
         if !ids.insert(id.clone()) {
             return Err(table.error(
                 line,
                 "Problem",
-                format!(
-                    "problem {} appears twice with Feedback = {}",
-                    r.Problem, r.Feedback
-                ),
+                format!("problem {} appears twice with Feedback = {}", r.Problem, r.Feedback),
             ));
         }
-        let ctx = Context {
-            a: shown(&outcomes.a),
-            b: shown(&outcomes.b),
-            amb: r.Amb,
-        };
+        let ctx = Context { a: shown(&outcomes.a), b: shown(&outcomes.b), amb: r.Amb };
         let metadata = serde_json::json!({
             "family": NAME,
             "problem": r.Problem,
@@ -385,15 +375,9 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
             flags: Vec::new().into(),
             context_json: to_json(&ctx).into(),
         };
-        episodes.push(Episode {
-            id: id.into(),
-            decisions: vec![point].into(),
-        });
+        episodes.push(Episode { id: id.into(), decisions: vec![point].into() });
     }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: Vec::new().into(),
-    })
+    Ok(LoadedData { episodes: episodes.into(), skipped: Vec::new().into() })
 }
 
 // ------------------------------------------------------------------------------ render

@@ -13,25 +13,14 @@ fn counts_match_the_published_data() {
     let all = load(&c13k(), Feedback::All)
         .expect("the real choices13k data must be at ../shared/data/choices13k");
     assert_eq!(points(&all).len(), 14_568);
-    assert_eq!(
-        load(&c13k(), Feedback::Only(false)).unwrap().episodes.len(),
-        2_380
-    );
-    assert_eq!(
-        load(&c13k(), Feedback::Only(true)).unwrap().episodes.len(),
-        12_188
-    );
+    assert_eq!(load(&c13k(), Feedback::Only(false)).unwrap().episodes.len(), 2_380);
+    assert_eq!(load(&c13k(), Feedback::Only(true)).unwrap().episodes.len(), 12_188);
     let pts = points(&all);
     assert_eq!(pts.iter().filter(|p| metadata(p)["amb"] == true).count(), 2_809);
-    assert!(pts
-        .iter()
-        .all(|p| p.outcome.option.is_none() && p.outcome.weight > 0.0));
+    assert!(pts.iter().all(|p| p.outcome.option.is_none() && p.outcome.weight > 0.0));
     // The CSV path works as well as the folder.
     assert_eq!(
-        load(&c13k().join("c13k_selections.csv"), Feedback::Only(false))
-            .unwrap()
-            .episodes
-            .len(),
+        load(&c13k().join("c13k_selections.csv"), Feedback::Only(false)).unwrap().episodes.len(),
         2_380
     );
 }
@@ -41,10 +30,7 @@ fn first_problem_is_described_exactly() {
     let data = load(&c13k(), Feedback::All).unwrap();
     let p = points(&data)[0];
     assert_eq!(p.id.as_str(), "c13k-1-fb");
-    assert_eq!(
-        (p.outcome.rate, p.outcome.weight),
-        (0.6266666666666667, 15.0)
-    );
+    assert_eq!((p.outcome.rate, p.outcome.weight), (0.6266666666666667, 15.0));
     let prompt = render(p, "native").unwrap();
     assert_eq!(
         prompt.messages[1].content.as_str(),
@@ -62,10 +48,7 @@ fn first_problem_is_described_exactly() {
 #[test]
 fn ambiguous_problems_hide_the_probabilities_of_b() {
     let data = load(&c13k(), Feedback::All).unwrap();
-    let p = points(&data)
-        .into_iter()
-        .find(|p| p.id.as_str() == "c13k-2-fb")
-        .unwrap();
+    let p = points(&data).into_iter().find(|p| p.id.as_str() == "c13k-2-fb").unwrap();
     assert_eq!(metadata(p)["amb"], true);
     for variant in ["native", "predict"] {
         let user = render(p, variant).unwrap().messages[1].content.to_string();
@@ -78,18 +61,11 @@ fn ambiguous_problems_hide_the_probabilities_of_b() {
             "{user}"
         );
     }
-    let numbers = render(p, "numbers_only").unwrap().messages[0]
-        .content
-        .to_string();
+    let numbers = render(p, "numbers_only").unwrap().messages[0].content.to_string();
     assert!(numbers.contains("B: -5 (?), 8 (?)"), "{numbers}");
     // A sure gamble with a zero-probability second outcome reads as a sure thing.
-    let sure = points(&data)
-        .into_iter()
-        .find(|p| p.id.as_str() == "c13k-3-fb")
-        .unwrap();
-    assert!(render(sure, "native").unwrap().messages[1]
-        .content
-        .contains("Gamble B: 1 for sure."));
+    let sure = points(&data).into_iter().find(|p| p.id.as_str() == "c13k-3-fb").unwrap();
+    assert!(render(sure, "native").unwrap().messages[1].content.contains("Gamble B: 1 for sure."));
 }
 
 #[test]
@@ -111,22 +87,8 @@ fn params() {
         path: c13k().display().to_string().into(),
         params_json: params.into(),
     };
-    assert_eq!(
-        Lottery
-            .load(&request("{\"feedback\": false}"))
-            .unwrap()
-            .episodes
-            .len(),
-        2_380
-    );
-    assert_eq!(
-        Lottery
-            .load(&request("{\"feedback\": \"all\"}"))
-            .unwrap()
-            .episodes
-            .len(),
-        14_568
-    );
+    assert_eq!(Lottery.load(&request("{\"feedback\": false}")).unwrap().episodes.len(), 2_380);
+    assert_eq!(Lottery.load(&request("{\"feedback\": \"all\"}")).unwrap().episodes.len(), 14_568);
     // A wrong value names the parameter and the values it accepts, never a position in
     // the JSON the host made from the study's `params` table.
     for (params, expected) in [
@@ -174,10 +136,7 @@ fn a_tiny_good_set_loads() {
 
 #[test]
 fn bad_values_name_file_line_and_column() {
-    let dir = folder(
-        &format!("{HEADER}{}", ROW.replace(",True,", ",Maybe,")),
-        Some(JSON),
-    );
+    let dir = folder(&format!("{HEADER}{}", ROW.replace(",True,", ",Maybe,")), Some(JSON));
     let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
     assert!(
         err.contains("c13k_selections.csv")
@@ -185,20 +144,14 @@ fn bad_values_name_file_line_and_column() {
         "{err}"
     );
 
-    let dir = folder(
-        &format!("{HEADER}{}", ROW.replace(",0.62,", ",1.62,")),
-        Some(JSON),
-    );
+    let dir = folder(&format!("{HEADER}{}", ROW.replace(",0.62,", ",1.62,")), Some(JSON));
     let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
     assert!(
         err.contains("line 2, column `bRate` (#15): choice rate 1.62 is outside [0, 1]"),
         "{err}"
     );
 
-    let dir = folder(
-        &format!("{HEADER}{}", ROW.replace(",26,", ",twenty-six,")),
-        Some(JSON),
-    );
+    let dir = folder(&format!("{HEADER}{}", ROW.replace(",26,", ",twenty-six,")), Some(JSON));
     let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
     assert!(err.contains("line 2, column `Ha` (#5)"), "{err}");
 }
@@ -214,15 +167,9 @@ fn malformed_row_and_missing_column() {
         "{err}"
     );
 
-    let dir = folder(
-        &format!("{}\n", HEADER.replace("Amb,", "").trim_end()),
-        Some(JSON),
-    );
+    let dir = folder(&format!("{}\n", HEADER.replace("Amb,", "").trim_end()), Some(JSON));
     let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
-    assert!(
-        err.contains("line 1, column `Amb`: missing from the header"),
-        "{err}"
-    );
+    assert!(err.contains("line 1, column `Amb`: missing from the header"), "{err}");
 }
 
 #[test]
@@ -233,22 +180,14 @@ fn missing_or_mismatched_problem_file() {
 
     let dir = folder(&format!("{HEADER}{ROW}{ROW}"), Some(JSON));
     let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
-    assert!(
-        err.contains("1 problems, but") && err.contains("has 2 rows"),
-        "{err}"
-    );
+    assert!(err.contains("1 problems, but") && err.contains("has 2 rows"), "{err}");
 
     let dir = folder(&format!("{HEADER}{ROW}"), Some("{\"0\": {\"A\": [[0.5]]}}"));
     let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
-    assert!(
-        err.contains("c13k_problems.json") && err.contains("line 1, column"),
-        "{err}"
-    );
+    assert!(err.contains("c13k_problems.json") && err.contains("line 1, column"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    let err = load(&dir.path().join("absent"), Feedback::All)
-        .unwrap_err()
-        .to_string();
+    let err = load(&dir.path().join("absent"), Feedback::All).unwrap_err().to_string();
     assert!(err.contains("absent"), "{err}");
 }
 
@@ -346,7 +285,8 @@ fn impossible_rates_counts_and_csv_probabilities_are_errors() {
         )
         .unwrap();
         let err = load(dir.path(), Feedback::All).unwrap_err().to_string();
-        let at = format!("c13k_selections.csv`, line 2, column `{column}` (#{}): {expected}", index + 1);
+        let at =
+            format!("c13k_selections.csv`, line 2, column `{column}` (#{}): {expected}", index + 1);
         assert!(err.contains(&at), "{column} = {value}: {err}");
     }
 }

@@ -15,7 +15,8 @@ fn slice() -> Vec<DataFile> {
         let path = dir.join(name);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    let csv: String = read("c13k_selections.csv").lines().take(21).map(|l| format!("{l}\n")).collect();
+    let csv: String =
+        read("c13k_selections.csv").lines().take(21).map(|l| format!("{l}\n")).collect();
     let all: serde_json::Value = serde_json::from_str(&read("c13k_problems.json")).unwrap();
     let problems: serde_json::Map<String, serde_json::Value> =
         (0..20).map(|i| (i.to_string(), all[i.to_string()].clone())).collect();

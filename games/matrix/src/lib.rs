@@ -188,15 +188,8 @@ struct Past {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Context {
-    Repeated {
-        payoffs: Payoffs,
-        total_rounds: u32,
-        round: u32,
-        history: Vec<Past>,
-    },
-    Oneshot {
-        payoffs: Payoffs,
-    },
+    Repeated { payoffs: Payoffs, total_rounds: u32, round: u32, history: Vec<Past> },
+    Oneshot { payoffs: Payoffs },
 }
 
 impl GamePlugin for Matrix {
@@ -290,10 +283,7 @@ fn opponent_key(payoffs: &Payoffs, key: char, points: f64) -> Option<char> {
 }
 
 fn points_of(payoffs: &Payoffs, human: char, opponent: char) -> (f64, f64) {
-    let index = CELLS
-        .iter()
-        .position(|c| *c == (human, opponent))
-        .unwrap_or(0);
+    let index = CELLS.iter().position(|c| *c == (human, opponent)).unwrap_or(0);
     payoffs[index]
 }
 
@@ -316,10 +306,7 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
         ));
     }
     let table = CsvTable::read(&repgames_path(path), &["id", "game", "action", "score"])?;
-    let mut games = Games {
-        order: Vec::new(),
-        decisions: HashMap::new(),
-    };
+    let mut games = Games { order: Vec::new(), decisions: HashMap::new() };
     // The block being read: (id, game), its first and last line. Rounds have no column, so
     // a row's round is its place in the block: a duplicated or missing row would silently
     // change the game's length and history, hence the checks.
@@ -329,27 +316,28 @@ fn read_repgames(path: &Path) -> Result<Games, KitError> {
         let row = row?;
         let (line, r) = (row.line, row.value);
         let payoffs = payoffs_of(&r.game).ok_or_else(|| {
-            table.error(
-                line,
-                "game",
-                format!("unknown game `{}`; expected `PD` or `BoS`", r.game),
-            )
+            table.error(line, "game", format!("unknown game `{}`; expected `PD` or `BoS`", r.game))
         })?;
-        let key =
-            match r.action.trim() {
-                "1" => 'J',
-                "0" => 'F',
-                other => return Err(table.error(
+        let key = match r.action.trim() {
+            "1" => 'J',
+            "0" => 'F',
+            other => {
+                return Err(table.error(
                     line,
                     "action",
                     format!(
                         "unknown decision value `{other}`; expected 1 (pressed J) or 0 (pressed F)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if !r.score.is_finite() {
             // A score that fits no cell is kept and flagged, but `inf` points are no score.
-            return Err(table.error(line, "score", format!("score {} is not a finite number", r.score)));
+            return Err(table.error(
+                line,
+                "score",
+                format!("score {} is not a finite number", r.score),
+            ));
         }
         let decision = Decision {
             key,
@@ -439,21 +427,15 @@ fn load_repeated(path: &Path) -> Result<LoadedData, KitError> {
             *p
         };
         let payoffs = payoffs_of(game).unwrap_or(PD);
-        let rows = games
-            .decisions
-            .get(&(id.clone(), game.clone()))
-            .map_or(&[][..], |v| v.as_slice());
+        let rows =
+            games.decisions.get(&(id.clone(), game.clone())).map_or(&[][..], |v| v.as_slice());
         let episode = format!("p{id}-{game}");
         let mut decisions = Vec::new();
         for (i, d) in rows.iter().enumerate() {
             let round = i as u32 + 1;
             let history: Vec<Past> = rows[..i]
                 .iter()
-                .map(|p| Past {
-                    human: p.key,
-                    opponent: p.opponent,
-                    human_points: p.points,
-                })
+                .map(|p| Past { human: p.key, opponent: p.opponent, human_points: p.points })
                 .collect();
             let mut flags = Vec::new();
             if d.opponent.is_none() {
@@ -472,12 +454,8 @@ fn load_repeated(path: &Path) -> Result<LoadedData, KitError> {
                 "guess": d.guess,
                 "answer": answer,
             });
-            let ctx = Context::Repeated {
-                payoffs,
-                total_rounds: rows.len() as u32,
-                round,
-                history,
-            };
+            let ctx =
+                Context::Repeated { payoffs, total_rounds: rows.len() as u32, round, history };
             decisions.push(DecisionPoint {
                 id: format!("{episode}-r{round}").into(),
                 episode: episode.clone().into(),
@@ -488,15 +466,9 @@ fn load_repeated(path: &Path) -> Result<LoadedData, KitError> {
                 context_json: to_json(&ctx).into(),
             });
         }
-        episodes.push(Episode {
-            id: episode.into(),
-            decisions: decisions.into(),
-        });
+        episodes.push(Episode { id: episode.into(), decisions: decisions.into() });
     }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: Vec::new().into(),
-    })
+    Ok(LoadedData { episodes: episodes.into(), skipped: Vec::new().into() })
 }
 
 // ---------------------------------------------------------------------------- one-shot
@@ -523,10 +495,7 @@ fn oneshot_point(
 ) -> Episode {
     if let Some(object) = metadata.as_object_mut() {
         object.insert("n".into(), n.into());
-        object.insert(
-            "mixed_nash_rate_j".into(),
-            mixed_nash_rate_j(&payoffs).into(),
-        );
+        object.insert("mixed_nash_rate_j".into(), mixed_nash_rate_j(&payoffs).into());
     }
     let point = DecisionPoint {
         id: id.into(),
@@ -537,10 +506,7 @@ fn oneshot_point(
         flags: Vec::new().into(),
         context_json: to_json(&Context::Oneshot { payoffs }).into(),
     };
-    Episode {
-        id: id.into(),
-        decisions: vec![point].into(),
-    }
+    Episode { id: id.into(), decisions: vec![point].into() }
 }
 
 fn load_round1(path: &Path) -> Result<LoadedData, KitError> {
@@ -573,10 +539,7 @@ fn load_round1(path: &Path) -> Result<LoadedData, KitError> {
             metadata,
         ));
     }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: Vec::new().into(),
-    })
+    Ok(LoadedData { episodes: episodes.into(), skipped: Vec::new().into() })
 }
 
 #[derive(Debug, Deserialize)]
@@ -654,10 +617,7 @@ fn load_oneshot(path: &Path) -> Result<LoadedData, KitError> {
         });
         episodes.push(oneshot_point(&r.game_id, payoffs, r.rate_j, r.n, metadata));
     }
-    Ok(LoadedData {
-        episodes: episodes.into(),
-        skipped: Vec::new().into(),
-    })
+    Ok(LoadedData { episodes: episodes.into(), skipped: Vec::new().into() })
 }
 
 // ------------------------------------------------------------------------------ render
@@ -671,21 +631,14 @@ pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> 
     match (spec.name, &ctx) {
         ("numbers_only", _) => {
             let (payoffs, round) = match &ctx {
-                Context::Repeated {
-                    payoffs,
-                    total_rounds,
-                    round,
-                    ..
-                } => (payoffs, Some((round, total_rounds))),
+                Context::Repeated { payoffs, total_rounds, round, .. } => {
+                    (payoffs, Some((round, total_rounds)))
+                }
                 Context::Oneshot { payoffs } => (payoffs, None),
             };
             let mut lines = vec!["Payoffs (your points, the other player's points):".to_string()];
             for ((h, o), (a, b)) in CELLS.iter().zip(payoffs.iter()) {
-                lines.push(format!(
-                    "{h} vs {o}: {}, {}",
-                    decimal(*a, 2),
-                    decimal(*b, 2)
-                ));
+                lines.push(format!("{h} vs {o}: {}, {}", decimal(*a, 2), decimal(*b, 2)));
             }
             if let Some((round, total)) = round {
                 lines.push(format!("Round {round} of {total}."));
@@ -698,27 +651,11 @@ pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> 
             m.user(narrative(&ctx));
         }
         ("native", _) => {
-            m.system(format!(
-                "{}\nIn each round, {}",
-                rules(&ctx),
-                lowercase_first(&instruction)
-            ));
+            m.system(format!("{}\nIn each round, {}", rules(&ctx), lowercase_first(&instruction)));
             m.user(narrative(&ctx));
         }
-        (
-            "transcript",
-            Context::Repeated {
-                payoffs,
-                round,
-                history,
-                ..
-            },
-        ) => {
-            m.system(format!(
-                "{}\nIn each round, {}",
-                rules(&ctx),
-                lowercase_first(&instruction)
-            ));
+        ("transcript", Context::Repeated { payoffs, round, history, .. }) => {
+            m.system(format!("{}\nIn each round, {}", rules(&ctx), lowercase_first(&instruction)));
             let mut carried: Option<String> = None;
             for (i, past) in history.iter().enumerate() {
                 m.user(with_carried(carried.take(), question(i as u32 + 1)));
@@ -819,12 +756,7 @@ fn with_carried(carried: Option<String>, text: String) -> String {
 
 fn narrative(ctx: &Context) -> String {
     match ctx {
-        Context::Repeated {
-            payoffs,
-            round,
-            history,
-            ..
-        } => {
+        Context::Repeated { payoffs, round, history, .. } => {
             let mut lines: Vec<String> = history
                 .iter()
                 .enumerate()

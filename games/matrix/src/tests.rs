@@ -22,21 +22,11 @@ fn repeated_counts_match_the_published_data() {
     for (game, j) in [("PD", 931), ("BoS", 904)] {
         let of_game: Vec<_> = points.iter().filter(|p| metadata(p)["game"] == game).collect();
         assert_eq!(of_game.len(), 1950, "{game}");
-        assert_eq!(
-            of_game.iter().filter(|p| p.outcome.rate == 1.0).count(),
-            j,
-            "{game}"
-        );
+        assert_eq!(of_game.iter().filter(|p| p.outcome.rate == 1.0).count(), j, "{game}");
     }
     assert!(data.skipped.is_empty());
     assert!(points.iter().all(|p| metadata(p)["family"] == "matrix"));
-    assert_eq!(
-        points
-            .iter()
-            .filter(|p| metadata(p)["game_position"] == 1)
-            .count(),
-        1950
-    );
+    assert_eq!(points.iter().filter(|p| metadata(p)["game_position"] == 1).count(), 1950);
 }
 
 #[test]
@@ -49,20 +39,11 @@ fn rows_whose_score_fits_no_payoff_are_kept_and_flagged() {
         .map(|p| p.id.as_str())
         .collect();
     inconsistent.sort();
-    assert_eq!(
-        inconsistent,
-        ["p153-PD-r10", "p17-BoS-r3", "p17-BoS-r8", "p38-BoS-r9"]
-    );
+    assert_eq!(inconsistent, ["p153-PD-r10", "p17-BoS-r3", "p17-BoS-r8", "p38-BoS-r9"]);
     // Later rounds of those games show an unknown opponent choice in their history.
-    let incomplete = points
-        .iter()
-        .filter(|p| has_flag(p, "history_incomplete"))
-        .count();
+    let incomplete = points.iter().filter(|p| has_flag(p, "history_incomplete")).count();
     assert_eq!(incomplete, 7 + 1);
-    let p = points
-        .iter()
-        .find(|p| p.id.as_str() == "p17-BoS-r4")
-        .unwrap();
+    let p = points.iter().find(|p| p.id.as_str() == "p17-BoS-r4").unwrap();
     let text = render(p, "native").unwrap().messages[1].content.to_string();
     assert!(text.contains("In round 3, you chose Option F and won 7 points; the other player's choice was not recorded."), "{text}");
 }
@@ -77,19 +58,13 @@ fn rebuilt_opponent_keys_agree_with_the_enriched_file() {
         round: u32,
         prior_opponent_keys: String,
     }
-    let table = CsvTable::read(
-        &akata().join("akata_decisions_enriched.csv"),
-        &["participant_id"],
-    )
-    .unwrap();
+    let table =
+        CsvTable::read(&akata().join("akata_decisions_enriched.csv"), &["participant_id"]).unwrap();
     let expected: HashMap<String, String> = table
         .rows::<Enriched>()
         .map(|r| {
             let r = r.unwrap().value;
-            (
-                format!("p{}-{}-r{}", r.participant_id, r.game, r.round),
-                r.prior_opponent_keys,
-            )
+            (format!("p{}-{}-r{}", r.participant_id, r.game, r.round), r.prior_opponent_keys)
         })
         .collect();
     let data = real();
@@ -138,10 +113,7 @@ fn round1_is_a_oneshot_set() {
     assert_eq!(pd.id.as_str(), "akata-PD-round1");
     assert_eq!((pd.outcome.rate, pd.outcome.weight), (94.0 / 195.0, 195.0));
     assert!(pd.outcome.option.is_none());
-    assert_eq!(
-        (points[1].outcome.rate, points[1].outcome.weight),
-        (105.0 / 195.0, 195.0)
-    );
+    assert_eq!((points[1].outcome.rate, points[1].outcome.weight), (105.0 / 195.0, 195.0));
     assert_eq!(metadata(pd)["family"], "oneshot");
     // PD has no interior mixed equilibrium; BoS does: J with probability 7/17 leaves the
     // opponent, who gets 10 from JJ and 7 from FF, indifferent.
@@ -178,10 +150,7 @@ fn oneshot_csv_format_loads() {
     let data = Matrix.load(&request).unwrap();
     let points = points(&data);
     assert_eq!(points.len(), 2);
-    assert_eq!(
-        (points[0].outcome.rate, points[0].outcome.weight),
-        (0.35, 120.0)
-    );
+    assert_eq!((points[0].outcome.rate, points[0].outcome.weight), (0.35, 120.0));
     assert_eq!(metadata(points[0])["topology"], "Prisoner's Dilemma");
     assert_eq!(metadata(points[1])["topology"], "");
     assert_eq!(metadata(points[1])["family"], "oneshot");
@@ -189,9 +158,7 @@ fn oneshot_csv_format_loads() {
     let mix = metadata(points[1])["mixed_nash_rate_j"].as_f64().unwrap();
     assert!((mix - 2.0 / 3.0).abs() < 1e-12);
     let prompt = render(points[0], "native").unwrap();
-    assert!(prompt.messages[0]
-        .content
-        .contains("You will play one round with this player."));
+    assert!(prompt.messages[0].content.contains("You will play one round with this player."));
     assert!(prompt.messages[0].content.contains("If you choose Option F and the other player chooses Option F, then you win 1 point and the other player wins 1 point."));
     assert_eq!(render(points[0], "transcript").unwrap(), prompt);
     let numbers = render(points[0], "numbers_only").unwrap();
@@ -205,11 +172,7 @@ fn oneshot_csv_format_loads() {
 #[test]
 fn oneshot_csv_errors_name_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        &dir,
-        "a.csv",
-        &format!("{ONESHOT_HEADER}g1,t,3,3,0,5,5,0,1,1,1.5,120,x\n"),
-    );
+    let path = write(&dir, "a.csv", &format!("{ONESHOT_HEADER}g1,t,3,3,0,5,5,0,1,1,1.5,120,x\n"));
     let err = load(&path, Set::Oneshot).unwrap_err().to_string();
     assert!(
         err.contains("a.csv")
@@ -230,16 +193,9 @@ fn oneshot_csv_errors_name_file_line_and_column() {
 
     let path = write(&dir, "c.csv", "game_id,topology,self_jj\n");
     let err = load(&path, Set::Oneshot).unwrap_err().to_string();
-    assert!(
-        err.contains("line 1, column `other_jj`: missing from the header"),
-        "{err}"
-    );
+    assert!(err.contains("line 1, column `other_jj`: missing from the header"), "{err}");
 
-    let path = write(
-        &dir,
-        "d.csv",
-        &format!("{ONESHOT_HEADER}g1,t,3,3,0,5,5,0,1,1,0.5,zero,x\n"),
-    );
+    let path = write(&dir, "d.csv", &format!("{ONESHOT_HEADER}g1,t,3,3,0,5,5,0,1,1,0.5,zero,x\n"));
     let err = load(&path, Set::Oneshot).unwrap_err().to_string();
     assert!(err.contains("line 2, column `n` (#12)"), "{err}");
 }
@@ -258,16 +214,9 @@ fn repgames_errors_name_file_line_and_column() {
     );
     let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
-    assert!(
-        err.contains("line 3, column `action` (#3): unknown decision value `2`"),
-        "{err}"
-    );
+    assert!(err.contains("line 3, column `action` (#3): unknown decision value `2`"), "{err}");
 
-    write(
-        &dir,
-        "repgames.csv",
-        &format!("{REP_HEADER}1,PD,0,10,Base,LLM,0\n1,PD,1,Base,LLM,1\n"),
-    );
+    write(&dir, "repgames.csv", &format!("{REP_HEADER}1,PD,0,10,Base,LLM,0\n1,PD,1,Base,LLM,1\n"));
     let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
     assert!(
         err.contains(
@@ -278,28 +227,15 @@ fn repgames_errors_name_file_line_and_column() {
 
     write(&dir, "repgames.csv", "id,game,score\n1,PD,10\n");
     let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
-    assert!(
-        err.contains("line 1, column `action`: missing from the header"),
-        "{err}"
-    );
+    assert!(err.contains("line 1, column `action`: missing from the header"), "{err}");
 
-    write(
-        &dir,
-        "repgames.csv",
-        &format!("{REP_HEADER}1,SH,0,10,Base,LLM,0\n"),
-    );
+    write(&dir, "repgames.csv", &format!("{REP_HEADER}1,SH,0,10,Base,LLM,0\n"));
     let err = load(dir.path(), Set::Repeated).unwrap_err().to_string();
-    assert!(
-        err.contains("line 2, column `game` (#2): unknown game `SH`"),
-        "{err}"
-    );
+    assert!(err.contains("line 2, column `game` (#2): unknown game `SH`"), "{err}");
 
     let missing = dir.path().join("nope/repgames.csv");
     let err = load(&missing, Set::Repeated).unwrap_err().to_string();
-    assert!(
-        err.contains("nope/repgames.csv") && err.contains("expected Akata"),
-        "{err}"
-    );
+    assert!(err.contains("nope/repgames.csv") && err.contains("expected Akata"), "{err}");
 }
 
 #[test]
@@ -309,15 +245,7 @@ fn params_choose_the_set() {
         params_json: params.into(),
     };
     assert_eq!(points(&Matrix.load(&request("")).unwrap()).len(), 3900);
-    assert_eq!(
-        points(
-            &Matrix
-                .load(&request("{\"set\": \"repeated_round1\"}"))
-                .unwrap()
-        )
-        .len(),
-        2
-    );
+    assert_eq!(points(&Matrix.load(&request("{\"set\": \"repeated_round1\"}")).unwrap()).len(), 2);
     // A wrong value names the parameter and the values it accepts, never a position in
     // the JSON the host made from the study's `params` table.
     for (params, expected) in [
@@ -346,7 +274,11 @@ fn duplicated_or_missing_rows_of_a_game_are_errors() {
     let lines: Vec<&str> = real.lines().collect();
     // Line numbers of the file: lines[0] is line 1 (the header); participant 1's PD is
     // lines 2–11, their BoS lines 12–21.
-    assert!(lines[1].starts_with("1,PD,") && lines[10].starts_with("1,PD,") && lines[11].starts_with("1,BoS,"));
+    assert!(
+        lines[1].starts_with("1,PD,")
+            && lines[10].starts_with("1,PD,")
+            && lines[11].starts_with("1,BoS,")
+    );
     let pd1 = &lines[1..11];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("repgames.csv");
@@ -401,9 +333,18 @@ fn duplicated_or_missing_rows_of_a_game_are_errors() {
 fn oneshot_infinite_counts_and_payoffs_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     for (row, expected) in [
-        ("g1,t,3,3,0,5,5,0,1,1,0.5,inf,x", "line 2, column `n` (#12): count inf must be a positive number"),
-        ("g1,t,3,3,0,5,inf,0,1,1,0.5,12,x", "line 2, column `self_fj` (#7): payoff inf is not a finite number"),
-        ("g1,t,3,3,0,5,5,0,1,NaN,0.5,12,x", "line 2, column `other_ff` (#10): payoff NaN is not a finite number"),
+        (
+            "g1,t,3,3,0,5,5,0,1,1,0.5,inf,x",
+            "line 2, column `n` (#12): count inf must be a positive number",
+        ),
+        (
+            "g1,t,3,3,0,5,inf,0,1,1,0.5,12,x",
+            "line 2, column `self_fj` (#7): payoff inf is not a finite number",
+        ),
+        (
+            "g1,t,3,3,0,5,5,0,1,NaN,0.5,12,x",
+            "line 2, column `other_ff` (#10): payoff NaN is not a finite number",
+        ),
     ] {
         let path = write(&dir, "e.csv", &format!("{ONESHOT_HEADER}{row}\n"));
         let err = load(&path, Set::Oneshot).unwrap_err().to_string();

@@ -224,7 +224,13 @@ impl GamePlugin for Negotiation {
 
 /// Reads every negotiation game under `path` into episodes of the human's responses.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    glee::load_episodes::<GameArgs>(path, NAME, |_| None, "the LLM answered every offer, the human only proposed", load_game)
+    glee::load_episodes::<GameArgs>(
+        path,
+        NAME,
+        |_| None,
+        "the LLM answered every offer, the human only proposed",
+        load_game,
+    )
 }
 
 fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
@@ -261,11 +267,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                 round: r.round,
                 human_proposed: r.player == human,
                 price,
-                message: r
-                    .message
-                    .as_deref()
-                    .map(message_text)
-                    .filter(|m| !m.is_empty()),
+                message: r.message.as_deref().map(message_text).filter(|m| !m.is_empty()),
                 response: None,
             });
             continue;
@@ -282,7 +284,12 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                 ))
             }
         };
-        glee::check_response(&table, line, r.round, rounds.last().map(|o| (o.round, o.response.is_some())))?;
+        glee::check_response(
+            &table,
+            line,
+            r.round,
+            rounds.last().map(|o| (o.round, o.response.is_some())),
+        )?;
         if r.player == human {
             let mut ctx = base.clone();
             ctx.rounds = rounds.clone();
@@ -292,10 +299,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
             offer.response = Some(decision);
         }
     }
-    Ok(Episode {
-        id: game.id.clone().into(),
-        decisions: decisions.into(),
-    })
+    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
 }
 
 fn decision_point(
@@ -305,19 +309,12 @@ fn decision_point(
     option: &str,
 ) -> DecisionPoint {
     let args = &game.config.game_args;
-    let (round, price) = ctx
-        .rounds
-        .last()
-        .map_or((0, f64::NAN), |o| (o.round, o.price));
+    let (round, price) = ctx.rounds.last().map_or((0, f64::NAN), |o| (o.round, o.price));
     let mut flags = Vec::new();
     if option == ACCEPT && ctx.worse_than_outside(price) {
         flags.push("accepted_worse_than_outside".into());
     }
-    if ctx
-        .rounds
-        .iter()
-        .any(|r| r.human_proposed && ctx.worse_than_outside(r.price))
-    {
+    if ctx.rounds.iter().any(|r| r.human_proposed && ctx.worse_than_outside(r.price)) {
         flags.push("implausible_own_offer".into());
     }
     if option == OUTSIDE && decision != ctx.outside_word() && decision != "DealWithJhon" {
@@ -362,12 +359,7 @@ pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> 
             m.user(narrative(&ctx));
         }
         "transcript" => {
-            m.system(format!(
-                "{}\n{}\n{}",
-                rules(&ctx),
-                offer_format(&ctx),
-                response_format(&ctx)
-            ));
+            m.system(format!("{}\n{}\n{}", rules(&ctx), offer_format(&ctx), response_format(&ctx)));
             transcript(&ctx, &mut m);
         }
         _ => {
@@ -393,18 +385,12 @@ pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> 
 fn rules(ctx: &Context) -> String {
     let opp = &ctx.opponent;
     let other_value = if ctx.complete_information {
-        format!(
-            "The product is worth {} to {opp}.",
-            money(ctx.other_value())
-        )
+        format!("The product is worth {} to {opp}.", money(ctx.other_value()))
     } else {
         format!("You do not know how much the product is worth to {opp}.")
     };
     let limit = if ctx.max_rounds > 0 && ctx.max_rounds <= 20 {
-        Some(format!(
-            "You have {} rounds to close the deal.",
-            ctx.max_rounds
-        ))
+        Some(format!("You have {} rounds to close the deal.", ctx.max_rounds))
     } else {
         None
     };
@@ -436,9 +422,7 @@ fn rules(ctx: &Context) -> String {
             ctx.human,
             money(ctx.buyer_value)
         ));
-        lines.push(format!(
-            "{opp} is a seller trying to sell you the product. {other_value}"
-        ));
+        lines.push(format!("{opp} is a seller trying to sell you the product. {other_value}"));
         lines.push(format!(
             "{opp} offers you a price, and you can accept or reject it. If you reject the offer, you can make a \
              counteroffer, which {opp} can accept or reject; if {opp} rejects it, {opp} can make a new counteroffer, \
@@ -490,11 +474,7 @@ fn offer_text(ctx: &Context, r: &Round) -> String {
         }
     }
     lines.push("You have three options:".to_string());
-    let deal = if ctx.human_is_seller {
-        "sell the product to"
-    } else {
-        "buy the product from"
-    };
+    let deal = if ctx.human_is_seller { "sell the product to" } else { "buy the product from" };
     lines.push(format!(
         "(1) {ACCEPT}: accept {opp}'s offer and {deal} {opp} for {}",
         money(r.price)
@@ -506,22 +486,14 @@ fn offer_text(ctx: &Context, r: &Round) -> String {
             "(2) {REJECT}: reject {opp}'s offer and send {opp} a counteroffer in the next round"
         )
     });
-    lines.push(format!(
-        "(3) {}: {deal} John for {}",
-        ctx.outside_word(),
-        money(ctx.own_value())
-    ));
+    lines.push(format!("(3) {}: {deal} John for {}", ctx.outside_word(), money(ctx.own_value())));
     lines.join("\n")
 }
 
 fn own_offer_text(ctx: &Context, r: &Round) -> String {
     let mut lines = vec![
         format!("Round {}", r.round),
-        format!(
-            "You offered {} a price of {}.",
-            ctx.opponent,
-            money(r.price)
-        ),
+        format!("You offered {} a price of {}.", ctx.opponent, money(r.price)),
     ];
     if ctx.messages_allowed {
         if let Some(message) = &r.message {

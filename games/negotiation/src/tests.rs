@@ -19,10 +19,7 @@ fn counts_match_the_published_sample() {
     assert_eq!(points.len(), 42);
     let count = |o: &str| points.iter().filter(|p| option(p) == o).count();
     assert_eq!((count(ACCEPT), count(REJECT), count(OUTSIDE)), (26, 15, 1));
-    assert_eq!(
-        points.iter().filter(|p| answer(p) == BUY_FROM_JOHN).count(),
-        1
-    );
+    assert_eq!(points.iter().filter(|p| answer(p) == BUY_FROM_JOHN).count(), 1);
     assert_eq!(points.iter().filter(|p| p.outcome.rate == 1.0).count(), 26);
     // 39 games with a log and a known human; 7 of them without a human response.
     assert_eq!(data.episodes.len(), 32);
@@ -73,11 +70,7 @@ fn the_prompt_names_the_humans_own_outside_option() {
         assert!(text.contains(own) && !text.contains(other), "{text}");
     }
     let info = Negotiation.info();
-    let outside = info
-        .options
-        .iter()
-        .find(|o| o.id.as_str() == OUTSIDE)
-        .unwrap();
+    let outside = info.options.iter().find(|o| o.id.as_str() == OUTSIDE).unwrap();
     let forms: Vec<&str> = outside.surface_forms.iter().map(|f| f.as_str()).collect();
     assert!(forms.contains(&"SellToJhon") && forms.contains(&"BuyFromJhon"));
 }
@@ -111,10 +104,7 @@ fn a_human_seller_game_with_an_outside_option() {
     let pts = points(&data);
     assert_eq!(pts.len(), 2);
     assert_eq!(option(pts[1]), OUTSIDE);
-    let prompts: Vec<Prompt> = pts
-        .iter()
-        .map(|p| render(p, "transcript").unwrap())
-        .collect();
+    let prompts: Vec<Prompt> = pts.iter().map(|p| render(p, "transcript").unwrap()).collect();
     check_episode(&prompts, &[REJECT.to_string(), SELL_TO_JOHN.to_string()]).unwrap();
     let text = prompts[1]
         .messages
@@ -122,15 +112,9 @@ fn a_human_seller_game_with_an_outside_option() {
         .map(|m| m.content.to_string())
         .collect::<Vec<_>>()
         .join("\n---\n");
-    assert!(
-        text.contains("{\"product_price\": 140, \"message\": \"firm\"}"),
-        "{text}"
-    );
+    assert!(text.contains("{\"product_price\": 140, \"message\": \"firm\"}"), "{text}");
     assert!(text.contains("Bob's message: how about\n$90?"), "{text}");
-    assert!(
-        text.contains("(3) SellToJhon: sell the product to John for $100"),
-        "{text}"
-    );
+    assert!(text.contains("(3) SellToJhon: sell the product to John for $100"), "{text}");
 }
 
 #[test]
@@ -140,10 +124,7 @@ fn unknown_decision_names_file_line_and_column() {
     ));
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains(&log.display().to_string()), "{err}");
-    assert!(
-        err.contains("line 5, column `decision` (#5): unknown decision `Maybe`"),
-        "{err}"
-    );
+    assert!(err.contains("line 5, column `decision` (#5): unknown decision `Maybe`"), "{err}");
 }
 
 #[test]
@@ -159,17 +140,11 @@ fn malformed_row_missing_column_and_missing_folder() {
 
     let (dir, _) = game_dir("message,player,round,decision\n");
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("line 1, column `product_price`: missing from the header"),
-        "{err}"
-    );
+    assert!(err.contains("line 1, column `product_price`: missing from the header"), "{err}");
 
     let (dir, _) = game_dir(&format!("{HEADER}hello,cheap,Alice,1,\n"));
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("line 2, column `product_price` (#2): `cheap` is not a number"),
-        "{err}"
-    );
+    assert!(err.contains("line 2, column `product_price` (#2): `cheap` is not a number"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let err = load(&dir.path().join("gone")).unwrap_err().to_string();

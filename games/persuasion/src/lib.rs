@@ -193,7 +193,16 @@ impl GamePlugin for Persuasion {
 
 /// Reads every persuasion game under `path` into episodes of the human buyer's decisions.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    glee::load_episodes::<GameArgs>(path, NAME, |game| (game.human != Seat::Player2).then_some("the human is the seller (only the buyer's decisions are predicted)"), "the log has no buyer decisions", load_game)
+    glee::load_episodes::<GameArgs>(
+        path,
+        NAME,
+        |game| {
+            (game.human != Seat::Player2)
+                .then_some("the human is the seller (only the buyer's decisions are predicted)")
+        },
+        "the log has no buyer decisions",
+        load_game,
+    )
 }
 
 fn yes_no(table: &CsvTable, line: u64, value: Option<&str>, who: &str) -> Result<bool, KitError> {
@@ -203,10 +212,7 @@ fn yes_no(table: &CsvTable, line: u64, value: Option<&str>, who: &str) -> Result
         other => Err(table.error(
             line,
             "decision",
-            format!(
-                "unknown {who} decision `{}`; expected `yes` or `no`",
-                other.unwrap_or("")
-            ),
+            format!("unknown {who} decision `{}`; expected `yes` or `no`", other.unwrap_or("")),
         )),
     }
 }
@@ -216,12 +222,14 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     let binary = match args.seller_message_type.as_str() {
         "text" => false,
         "binary" => true,
-        other => return Err(KitError::file(
-            &game.config_path,
-            format!(
+        other => {
+            return Err(KitError::file(
+                &game.config_path,
+                format!(
                 "unknown `game_args.seller_message_type` `{other}`; expected `text` or `binary`"
             ),
-        )),
+            ))
+        }
     };
     let table = CsvTable::read(
         &game.log_path,
@@ -275,10 +283,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
                     ));
                 }
             }
-            rounds.push(Round {
-                round: r.round,
-                ..Round::default()
-            });
+            rounds.push(Round { round: r.round, ..Round::default() });
             qualities.push(high);
             continue;
         }
@@ -366,10 +371,7 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
             context_json: to_json(&ctx).into(),
         });
     }
-    Ok(Episode {
-        id: game.id.clone().into(),
-        decisions: decisions.into(),
-    })
+    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
 }
 
 // ------------------------------------------------------------------------------ render
@@ -431,11 +433,7 @@ fn answer_format() -> String {
 }
 
 fn rules(ctx: &Context) -> String {
-    let what = if ctx.binary {
-        "a recommendation"
-    } else {
-        "a message"
-    };
+    let what = if ctx.binary { "a recommendation" } else { "a message" };
     let mut lines = vec![
         "Let's play a game.".to_string(),
         format!(
@@ -494,10 +492,7 @@ fn statistics(ctx: &Context, round: u32) -> String {
     let before = ctx.rounds.iter().filter(|r| r.round < round);
     let (sold, high) = before.fold((0, 0), |(s, h), r| {
         let bought = r.bought == Some(true);
-        (
-            s + usize::from(bought),
-            h + usize::from(bought && r.high_quality == Some(true)),
-        )
+        (s + usize::from(bought), h + usize::from(bought && r.high_quality == Some(true)))
     });
     if sold == 0 {
         "Statistics: no products have been sold yet.".to_string()
@@ -514,15 +509,8 @@ fn statistics(ctx: &Context, round: u32) -> String {
 fn round_text(ctx: &Context, r: &Round) -> String {
     let seller_part = match (ctx.binary, r.recommends) {
         (true, Some(true)) => format!("{} recommends that you buy the product.", ctx.seller),
-        (true, _) => format!(
-            "{} does not recommend that you buy the product.",
-            ctx.seller
-        ),
-        (false, _) => format!(
-            "{}'s message: {}",
-            ctx.seller,
-            r.message.as_deref().unwrap_or("")
-        ),
+        (true, _) => format!("{} does not recommend that you buy the product.", ctx.seller),
+        (false, _) => format!("{}'s message: {}", ctx.seller, r.message.as_deref().unwrap_or("")),
     };
     if ctx.myopic {
         format!("{}\n{seller_part}", statistics(ctx, r.round))
@@ -533,16 +521,8 @@ fn round_text(ctx: &Context, r: &Round) -> String {
 
 /// What the buyer learned at the end of a round.
 fn outcome_text(ctx: &Context, r: &Round) -> String {
-    let quality = if r.high_quality == Some(true) {
-        "high-quality"
-    } else {
-        "low-quality"
-    };
-    let worth = money(if r.high_quality == Some(true) {
-        ctx.high_worth
-    } else {
-        ctx.low_worth
-    });
+    let quality = if r.high_quality == Some(true) { "high-quality" } else { "low-quality" };
+    let worth = money(if r.high_quality == Some(true) { ctx.high_worth } else { ctx.low_worth });
     if r.bought == Some(true) {
         format!(
             "You bought the product for {}. The product was {quality}; it is worth {worth} to you.",

@@ -33,19 +33,13 @@ fn counts_match_the_published_sample() {
 fn flags_mark_messy_buyers_and_keep_them() {
     let data = real();
     let points = points(&data);
-    let always = points
-        .iter()
-        .filter(|p| p.flags.iter().any(|f| f.as_str() == "always_buys"))
-        .count();
+    let always =
+        points.iter().filter(|p| p.flags.iter().any(|f| f.as_str() == "always_buys")).count();
     // 7 of the 14 human buyers bought in all 20 rounds.
     assert_eq!(always, 7 * 20);
     let against = points
         .iter()
-        .filter(|p| {
-            p.flags
-                .iter()
-                .any(|f| f.as_str() == "bought_against_recommendation")
-        })
+        .filter(|p| p.flags.iter().any(|f| f.as_str() == "bought_against_recommendation"))
         .count();
     assert_eq!(against, 15);
 }
@@ -85,10 +79,7 @@ fn the_context_never_holds_the_answer_or_the_current_quality() {
 #[test]
 fn renders_a_binary_recommendation() {
     let data = real();
-    let p = points(&data)
-        .into_iter()
-        .find(|p| p.id.as_str() == "7AD3027137D18414-r2")
-        .unwrap();
+    let p = points(&data).into_iter().find(|p| p.id.as_str() == "7AD3027137D18414-r2").unwrap();
     let user = render(p, "native").unwrap().messages[1].content.to_string();
     assert_eq!(
         user,
@@ -142,13 +133,8 @@ fn a_myopic_buyer_sees_statistics_and_the_transcript_still_holds() {
         "Statistics: so far 1 buyer bought the product offered to them, and 1 of the products sold was high-quality.\n\
          Alice's message: Trust me\nWould you like to buy this product?"
     );
-    assert!(native.messages[0]
-        .content
-        .contains("You are one of the buyers."));
-    let prompts: Vec<Prompt> = pts
-        .iter()
-        .map(|p| render(p, "transcript").unwrap())
-        .collect();
+    assert!(native.messages[0].content.contains("You are one of the buyers."));
+    let prompts: Vec<Prompt> = pts.iter().map(|p| render(p, "transcript").unwrap()).collect();
     check_episode(&prompts, &["yes".into(), "no".into(), "yes".into()]).unwrap();
     // The multi-line message survives CSV quoting.
     assert!(prompts[0].messages[1].content.contains("Buy it,\nreally"));
@@ -172,17 +158,11 @@ fn malformed_row_and_missing_column_name_file_line_and_column() {
     let log = three_rounds().replace(",,Bob,2,,no", ",,Bob,2,no");
     let (dir, _) = game_dir(&config(false), &log);
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("line 8, column `decision` (#6): malformed row: 5 fields"),
-        "{err}"
-    );
+    assert!(err.contains("line 8, column `decision` (#6): malformed row: 5 fields"), "{err}");
 
     let (dir, _) = game_dir(&config(false), "round_quality,player,round,message\n");
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("line 1, column `decision`: missing from the header"),
-        "{err}"
-    );
+    assert!(err.contains("line 1, column `decision`: missing from the header"), "{err}");
 }
 
 #[test]
@@ -191,13 +171,8 @@ fn missing_folder_and_bad_config_are_errors() {
     let err = load(&dir.path().join("nowhere")).unwrap_err().to_string();
     assert!(err.contains("nowhere"), "{err}");
 
-    let (dir, _) = game_dir(
-        &config(false).replace("\"p\": 0.5", "\"p\": \"half\""),
-        &three_rounds(),
-    );
+    let (dir, _) =
+        game_dir(&config(false).replace("\"p\": 0.5", "\"p\": \"half\""), &three_rounds());
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("config.json") && err.contains("line 3, column"),
-        "{err}"
-    );
+    assert!(err.contains("config.json") && err.contains("line 3, column"), "{err}");
 }

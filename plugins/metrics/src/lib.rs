@@ -123,10 +123,7 @@ impl MetricPlugin for Builtin {
 
 /// Every built-in metric as a plugin object, in the order of [`METRICS`].
 pub fn plugins() -> Vec<Box<dyn MetricPlugin>> {
-    METRICS
-        .iter()
-        .map(|m| Box::new(Builtin(m)) as Box<dyn MetricPlugin>)
-        .collect()
+    METRICS.iter().map(|m| Box::new(Builtin(m)) as Box<dyn MetricPlugin>).collect()
 }
 
 /// The plugin's ABI entry point: the root module the descry host loads from the cdylib.
@@ -177,32 +174,20 @@ mod tests {
                 "accuracy"
             ]
         );
-        let lower: Vec<&str> = METRICS
-            .iter()
-            .filter(|m| !m.higher_is_better)
-            .map(|m| m.name)
-            .collect();
+        let lower: Vec<&str> =
+            METRICS.iter().filter(|m| !m.higher_is_better).map(|m| m.name).collect();
         assert_eq!(lower, ["brier", "nll"]);
         assert!(find("pearson").is_some() && find("nope").is_none());
     }
 
     #[test]
     fn plugin_wrappers_match_stats_functions() {
-        let (p, y, w) = (
-            [0.2, 0.7, 0.4, 0.9],
-            [0.0, 1.0, 1.0, 1.0],
-            [1.0, 2.0, 1.0, 3.0],
-        );
+        let (p, y, w) = ([0.2, 0.7, 0.4, 0.9], [0.0, 1.0, 1.0, 1.0], [1.0, 2.0, 1.0, 3.0]);
         for (plugin, def) in plugins().iter().zip(METRICS) {
             assert_eq!(plugin.info().name.as_str(), def.name);
             assert_eq!(plugin.info().higher_is_better, def.higher_is_better);
             let via_plugin = plugin.compute(&input(&p, &y, &w)).unwrap();
-            assert_eq!(
-                via_plugin,
-                (def.compute)(&p, &y, &w).unwrap(),
-                "{}",
-                def.name
-            );
+            assert_eq!(via_plugin, (def.compute)(&p, &y, &w).unwrap(), "{}", def.name);
         }
     }
 
@@ -210,11 +195,7 @@ mod tests {
     fn plugin_errors_carry_the_reason() {
         for plugin in plugins() {
             let e = plugin.compute(&input(&[], &[], &[])).unwrap_err();
-            assert!(
-                e.to_string().contains("no data"),
-                "{}: {e}",
-                plugin.info().name
-            );
+            assert!(e.to_string().contains("no data"), "{}: {e}", plugin.info().name);
         }
     }
 

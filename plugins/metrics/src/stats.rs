@@ -183,17 +183,9 @@ fn validate(p: &[f64], y: &[f64], w: &[f64]) -> Result<Vec<f64>, MetricError> {
     if p.is_empty() {
         return Err(MetricError::Empty);
     }
-    for (field, values) in [
-        (Field::Predictions, p),
-        (Field::Outcomes, y),
-        (Field::Weights, w),
-    ] {
+    for (field, values) in [(Field::Predictions, p), (Field::Outcomes, y), (Field::Weights, w)] {
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(MetricError::NotFinite {
-                field,
-                index,
-                value,
-            });
+            return Err(MetricError::NotFinite { field, index, value });
         }
     }
     if let Some((index, &value)) = w.iter().enumerate().find(|(_, v)| **v < 0.0) {
@@ -210,16 +202,8 @@ fn validate(p: &[f64], y: &[f64], w: &[f64]) -> Result<Vec<f64>, MetricError> {
 
 /// Errors on the first value outside [0, 1].
 fn check_unit(field: Field, values: &[f64]) -> Result<(), MetricError> {
-    match values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(0.0..=1.0).contains(*v))
-    {
-        Some((index, &value)) => Err(MetricError::OutOfRange {
-            field,
-            index,
-            value,
-        }),
+    match values.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        Some((index, &value)) => Err(MetricError::OutOfRange { field, index, value }),
         None => Ok(()),
     }
 }
@@ -227,11 +211,7 @@ fn check_unit(field: Field, values: &[f64]) -> Result<(), MetricError> {
 /// True when all rows with positive weight hold the same value (zero-weight rows do not
 /// count: they carry no data).
 fn is_constant(values: &[f64], w: &[f64]) -> bool {
-    let mut seen = values
-        .iter()
-        .zip(w)
-        .filter(|(_, &wi)| wi > 0.0)
-        .map(|(v, _)| *v);
+    let mut seen = values.iter().zip(w).filter(|(_, &wi)| wi > 0.0).map(|(v, _)| *v);
     match seen.next() {
         Some(first) => seen.all(|v| v == first),
         None => true,
@@ -301,14 +281,10 @@ pub fn pearson(predictions: &[f64], outcomes: &[f64], weights: &[f64]) -> Result
 /// Errors when either vector is constant (a correlation is then 0/0).
 fn require_varying(x: &[f64], y: &[f64], w: &[f64]) -> Result<(), MetricError> {
     if is_constant(x, w) {
-        return Err(MetricError::Constant {
-            field: Field::Predictions,
-        });
+        return Err(MetricError::Constant { field: Field::Predictions });
     }
     if is_constant(y, w) {
-        return Err(MetricError::Constant {
-            field: Field::Outcomes,
-        });
+        return Err(MetricError::Constant { field: Field::Outcomes });
     }
     Ok(())
 }
@@ -377,10 +353,7 @@ pub fn spearman(
 /// has no positive weight.
 pub fn auc(predictions: &[f64], outcomes: &[f64], weights: &[f64]) -> Result<f64, MetricError> {
     let w = validate(predictions, outcomes, weights)?;
-    if let Some((index, &value)) = outcomes
-        .iter()
-        .enumerate()
-        .find(|(_, &v)| v != 0.0 && v != 1.0)
+    if let Some((index, &value)) = outcomes.iter().enumerate().find(|(_, &v)| v != 0.0 && v != 1.0)
     {
         return Err(MetricError::NotBinary { index, value });
     }
@@ -435,10 +408,7 @@ pub fn auc(predictions: &[f64], outcomes: &[f64], weights: &[f64]) -> Result<f64
 pub fn brier(predictions: &[f64], outcomes: &[f64], weights: &[f64]) -> Result<f64, MetricError> {
     let w = validate(predictions, outcomes, weights)?;
     check_probabilities(predictions, outcomes)?;
-    let squared = predictions
-        .iter()
-        .zip(outcomes)
-        .map(|(p, y)| (p - y) * (p - y));
+    let squared = predictions.iter().zip(outcomes).map(|(p, y)| (p - y) * (p - y));
     finite("brier", weighted_mean(squared, &w))
 }
 
@@ -523,10 +493,7 @@ pub fn accuracy(
 ) -> Result<f64, MetricError> {
     let w = validate(predictions, outcomes, weights)?;
     check_probabilities(predictions, outcomes)?;
-    let hits = predictions
-        .iter()
-        .zip(outcomes)
-        .map(|(&p, &y)| if p >= 0.5 { y } else { 1.0 - y });
+    let hits = predictions.iter().zip(outcomes).map(|(&p, &y)| if p >= 0.5 { y } else { 1.0 - y });
     finite("accuracy", weighted_mean(hits, &w))
 }
 
@@ -576,10 +543,7 @@ mod tests {
     fn binary_data(seed: u64, n: usize) -> (Vec<f64>, Vec<f64>) {
         let mut rng = Rng(seed);
         let p: Vec<f64> = (0..n).map(|_| rng.coarse()).collect();
-        let y = p
-            .iter()
-            .map(|&pi| if rng.next() < pi { 1.0 } else { 0.0 })
-            .collect();
+        let y = p.iter().map(|&pi| if rng.next() < pi { 1.0 } else { 0.0 }).collect();
         (p, y)
     }
 
@@ -633,11 +597,7 @@ mod tests {
         let counts: Vec<usize> = (0..p.len()).map(|i| 1 + i % 4).collect();
         let w: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
         let (ep, ey) = expand(&p, &y, &counts);
-        close(
-            pearson(&p, &y, &w).unwrap(),
-            pearson(&ep, &ey, &ones(ep.len())).unwrap(),
-            1e-12,
-        );
+        close(pearson(&p, &y, &w).unwrap(), pearson(&ep, &ey, &ones(ep.len())).unwrap(), 1e-12);
     }
 
     #[test]
@@ -672,14 +632,9 @@ mod tests {
         let x = [0.1, 0.2, 0.3, 0.7, 0.9];
         let up: Vec<f64> = x.iter().map(|v| 0.3 * v + 0.1).collect();
         let down: Vec<f64> = x.iter().map(|v| 1.0 - v).collect();
-        let (r_up, r_down) = (
-            pearson(&x, &up, &ones(5)).unwrap(),
-            pearson(&x, &down, &ones(5)).unwrap(),
-        );
-        assert!(
-            (-1.0..=1.0).contains(&r_up) && (-1.0..=1.0).contains(&r_down),
-            "{r_up} {r_down}"
-        );
+        let (r_up, r_down) =
+            (pearson(&x, &up, &ones(5)).unwrap(), pearson(&x, &down, &ones(5)).unwrap());
+        assert!((-1.0..=1.0).contains(&r_up) && (-1.0..=1.0).contains(&r_down), "{r_up} {r_down}");
         close(r_up, 1.0, 1e-12);
         close(r_down, -1.0, 1e-12);
     }
@@ -700,9 +655,7 @@ mod tests {
         let p: Vec<f64> = (0..n).map(|_| rng.next()).collect();
         let y: Vec<f64> = p.iter().map(|v| v + 0.5 * rng.next()).collect();
         let rank = |v: &[f64]| -> Vec<f64> {
-            v.iter()
-                .map(|a| 1.0 + v.iter().filter(|b| *b < a).count() as f64)
-                .collect()
+            v.iter().map(|a| 1.0 + v.iter().filter(|b| *b < a).count() as f64).collect()
         };
         let (rp, ry) = (rank(&p), rank(&y));
         let d2: f64 = rp.iter().zip(&ry).map(|(a, b)| (a - b).powi(2)).sum();
@@ -725,10 +678,7 @@ mod tests {
         let r = weighted_midranks(&[0.3, 0.1, 0.3, 0.2], &[1.0, 2.0, 1.0, 1.0]);
         assert_eq!(r, vec![4.5, 1.5, 4.5, 3.0]);
         // −0.0 and 0.0 are one tie group.
-        assert_eq!(
-            weighted_midranks(&[0.0, -0.0, 1.0], &[1.0; 3]),
-            vec![1.5, 1.5, 3.0]
-        );
+        assert_eq!(weighted_midranks(&[0.0, -0.0, 1.0], &[1.0; 3]), vec![1.5, 1.5, 3.0]);
     }
 
     #[test]
@@ -761,17 +711,9 @@ mod tests {
     #[test]
     fn auc_hand_computed() {
         // Pairs (pos, neg): (.35,.1) win, (.35,.4) loss, (.8,.1) win, (.8,.4) win → 3/4.
-        close(
-            auc(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0], &ones(4)).unwrap(),
-            0.75,
-            1e-15,
-        );
+        close(auc(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0], &ones(4)).unwrap(), 0.75, 1e-15);
         // All tied: every pair counts ½.
-        close(
-            auc(&[0.3; 4], &[0.0, 1.0, 1.0, 0.0], &ones(4)).unwrap(),
-            0.5,
-            1e-15,
-        );
+        close(auc(&[0.3; 4], &[0.0, 1.0, 1.0, 0.0], &ones(4)).unwrap(), 0.5, 1e-15);
         // Perfect separation, and its reverse.
         close(auc(&[0.1, 0.9], &[0.0, 1.0], &ones(2)).unwrap(), 1.0, 1e-15);
         close(auc(&[0.9, 0.1], &[0.0, 1.0], &ones(2)).unwrap(), 0.0, 1e-15);
@@ -788,12 +730,7 @@ mod tests {
         };
         let n1 = y.iter().filter(|&&v| v == 1.0).count() as f64;
         let n0 = y.len() as f64 - n1;
-        let r1: f64 = p
-            .iter()
-            .zip(&y)
-            .filter(|(_, &v)| v == 1.0)
-            .map(|(&a, _)| rank(a))
-            .sum();
+        let r1: f64 = p.iter().zip(&y).filter(|(_, &v)| v == 1.0).map(|(&a, _)| rank(a)).sum();
         let u = r1 - n1 * (n1 + 1.0) / 2.0;
         close(auc(&p, &y, &ones(p.len())).unwrap(), u / (n1 * n0), 1e-12);
     }
@@ -835,17 +772,9 @@ mod tests {
     #[test]
     fn brier_hand_computed() {
         // (0.04 + 0.09 + 0.25) / 3.
-        close(
-            brier(&[0.8, 0.3, 0.5], &[1.0, 0.0, 1.0], &ones(3)).unwrap(),
-            0.38 / 3.0,
-            1e-15,
-        );
+        close(brier(&[0.8, 0.3, 0.5], &[1.0, 0.0, 1.0], &ones(3)).unwrap(), 0.38 / 3.0, 1e-15);
         // Weighted rates: (2·0.01 + 1·0.04) / 3.
-        close(
-            brier(&[0.4, 0.7], &[0.3, 0.9], &[2.0, 1.0]).unwrap(),
-            0.06 / 3.0,
-            1e-15,
-        );
+        close(brier(&[0.4, 0.7], &[0.3, 0.9], &[2.0, 1.0]).unwrap(), 0.06 / 3.0, 1e-15);
     }
 
     #[test]
@@ -872,11 +801,7 @@ mod tests {
     #[test]
     fn nll_hand_computed() {
         let expected = -(0.8f64.ln() + 0.7f64.ln()) / 2.0;
-        close(
-            nll(&[0.8, 0.3], &[1.0, 0.0], &ones(2)).unwrap(),
-            expected,
-            1e-15,
-        );
+        close(nll(&[0.8, 0.3], &[1.0, 0.0], &ones(2)).unwrap(), expected, 1e-15);
         // A rate: −[0.3 ln 0.6 + 0.7 ln 0.4].
         let rate = -(0.3 * 0.6f64.ln() + 0.7 * 0.4f64.ln());
         close(nll(&[0.6], &[0.3], &[5.0]).unwrap(), rate, 1e-15);
@@ -886,11 +811,7 @@ mod tests {
     fn nll_clips_certain_wrong_predictions() {
         // p = 0 for an outcome that happened costs −ln(1e-12), not infinity.
         close(nll(&[0.0], &[1.0], &[1.0]).unwrap(), -(1e-12f64).ln(), 1e-9);
-        close(
-            nll(&[1.0], &[0.0], &[1.0]).unwrap(),
-            27.631021115928547,
-            1e-4,
-        );
+        close(nll(&[1.0], &[0.0], &[1.0]).unwrap(), 27.631021115928547, 1e-4);
         // A certain right prediction costs about 1e-12.
         assert!(nll(&[1.0, 0.0], &[1.0, 0.0], &ones(2)).unwrap() < 1e-11);
     }
@@ -926,10 +847,7 @@ mod tests {
             ("pseudo_r2_base_rate", pseudo_r2_base_rate),
         ] {
             let (a, b) = (f(&p, &r, &w).unwrap(), f(&ip, &iy, &iw).unwrap());
-            assert!(
-                (a - b).abs() <= 1e-12,
-                "{name}: rates {a} vs individuals {b}"
-            );
+            assert!((a - b).abs() <= 1e-12, "{name}: rates {a} vs individuals {b}");
         }
     }
 
@@ -941,16 +859,8 @@ mod tests {
         let uniform = 2f64.ln();
         // Base rate 0.75: reference NLL = −(0.75 ln 0.75 + 0.25 ln 0.25), the entropy.
         let base = -(0.75 * 0.75f64.ln() + 0.25 * 0.25f64.ln());
-        close(
-            pseudo_r2_uniform(&p, &y, &ones(4)).unwrap(),
-            1.0 - model / uniform,
-            1e-12,
-        );
-        close(
-            pseudo_r2_base_rate(&p, &y, &ones(4)).unwrap(),
-            1.0 - model / base,
-            1e-12,
-        );
+        close(pseudo_r2_uniform(&p, &y, &ones(4)).unwrap(), 1.0 - model / uniform, 1e-12);
+        close(pseudo_r2_base_rate(&p, &y, &ones(4)).unwrap(), 1.0 - model / base, 1e-12);
     }
 
     #[test]
@@ -959,11 +869,7 @@ mod tests {
         let w = [1.0, 2.0, 1.0, 3.0, 1.0];
         close(pseudo_r2_uniform(&[0.5; 5], &y, &w).unwrap(), 0.0, 1e-15);
         // Base rate = (1 + 1 + 3) / 8.
-        close(
-            pseudo_r2_base_rate(&[5.0 / 8.0; 5], &y, &w).unwrap(),
-            0.0,
-            1e-12,
-        );
+        close(pseudo_r2_base_rate(&[5.0 / 8.0; 5], &y, &w).unwrap(), 0.0, 1e-12);
         // A perfect model approaches 1 (the clip leaves ~1e-12 of loss).
         close(pseudo_r2_uniform(&y, &y, &w).unwrap(), 1.0, 1e-10);
     }
@@ -977,32 +883,16 @@ mod tests {
             1e-15,
         );
         // Weighted: hits weight 3 + 1 of 3 + 1 + 4 = 8.
-        close(
-            accuracy(&[0.9, 0.1, 0.7], &[1.0, 0.0, 0.0], &[3.0, 1.0, 4.0]).unwrap(),
-            0.5,
-            1e-15,
-        );
+        close(accuracy(&[0.9, 0.1, 0.7], &[1.0, 0.0, 0.0], &[3.0, 1.0, 4.0]).unwrap(), 0.5, 1e-15);
         // Rates: (2·0.7 + 1·(1 − 0.2)) / 3.
-        close(
-            accuracy(&[0.6, 0.4], &[0.7, 0.2], &[2.0, 1.0]).unwrap(),
-            2.2 / 3.0,
-            1e-15,
-        );
+        close(accuracy(&[0.6, 0.4], &[0.7, 0.2], &[2.0, 1.0]).unwrap(), 2.2 / 3.0, 1e-15);
     }
 
     #[test]
     fn accuracy_binary_is_match_rate() {
         let (p, y) = binary_data(17, 200);
-        let matches = p
-            .iter()
-            .zip(&y)
-            .filter(|(&a, &b)| (a >= 0.5) == (b >= 0.5))
-            .count();
-        close(
-            accuracy(&p, &y, &ones(200)).unwrap(),
-            matches as f64 / 200.0,
-            1e-12,
-        );
+        let matches = p.iter().zip(&y).filter(|(&a, &b)| (a >= 0.5) == (b >= 0.5)).count();
+        close(accuracy(&p, &y, &ones(200)).unwrap(), matches as f64 / 200.0, 1e-12);
     }
 
     #[test]
@@ -1014,10 +904,7 @@ mod tests {
         let ew = ones(ep.len());
         for (name, f) in ALL {
             let (a, b) = (f(&p, &y, &w).unwrap(), f(&ep, &ey, &ew).unwrap());
-            assert!(
-                (a - b).abs() <= 1e-12,
-                "{name}: weighted {a} vs expanded {b}"
-            );
+            assert!((a - b).abs() <= 1e-12, "{name}: weighted {a} vs expanded {b}");
         }
     }
 
@@ -1032,17 +919,9 @@ mod tests {
             // Sanity: the good input works for every metric.
             assert!(f(&ok_p, &ok_y, &w1).is_ok(), "{name}");
             assert_eq!(f(&[], &[], &[]), Err(MetricError::Empty), "{name}");
-            let mismatch = MetricError::LengthMismatch {
-                predictions: 3,
-                outcomes: 2,
-                weights: 3,
-            };
+            let mismatch = MetricError::LengthMismatch { predictions: 3, outcomes: 2, weights: 3 };
             assert_eq!(f(&ok_p, &ok_y[..2], &w1), Err(mismatch), "{name}");
-            let mismatch = MetricError::LengthMismatch {
-                predictions: 3,
-                outcomes: 3,
-                weights: 4,
-            };
+            let mismatch = MetricError::LengthMismatch { predictions: 3, outcomes: 3, weights: 4 };
             assert_eq!(f(&ok_p, &ok_y, &[1.0; 4]), Err(mismatch), "{name}");
             for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
                 let mut p = ok_p;
@@ -1050,11 +929,7 @@ mod tests {
                 assert!(
                     matches!(
                         f(&p, &ok_y, &w1),
-                        Err(MetricError::NotFinite {
-                            field: Field::Predictions,
-                            index: 1,
-                            ..
-                        })
+                        Err(MetricError::NotFinite { field: Field::Predictions, index: 1, .. })
                     ),
                     "{name}"
                 );
@@ -1063,11 +938,7 @@ mod tests {
                 assert!(
                     matches!(
                         f(&ok_p, &y, &w1),
-                        Err(MetricError::NotFinite {
-                            field: Field::Outcomes,
-                            index: 2,
-                            ..
-                        })
+                        Err(MetricError::NotFinite { field: Field::Outcomes, index: 2, .. })
                     ),
                     "{name}"
                 );
@@ -1076,28 +947,17 @@ mod tests {
                 assert!(
                     matches!(
                         f(&ok_p, &ok_y, &w),
-                        Err(MetricError::NotFinite {
-                            field: Field::Weights,
-                            index: 0,
-                            ..
-                        })
+                        Err(MetricError::NotFinite { field: Field::Weights, index: 0, .. })
                     ),
                     "{name}"
                 );
             }
             assert_eq!(
                 f(&ok_p, &ok_y, &[1.0, -0.5, 1.0]),
-                Err(MetricError::NegativeWeight {
-                    index: 1,
-                    value: -0.5
-                }),
+                Err(MetricError::NegativeWeight { index: 1, value: -0.5 }),
                 "{name}"
             );
-            assert_eq!(
-                f(&ok_p, &ok_y, &[0.0; 3]),
-                Err(MetricError::ZeroTotalWeight),
-                "{name}"
-            );
+            assert_eq!(f(&ok_p, &ok_y, &[0.0; 3]), Err(MetricError::ZeroTotalWeight), "{name}");
         }
     }
 
@@ -1112,20 +972,12 @@ mod tests {
         ] {
             assert_eq!(
                 f(&[0.2, 1.5], &[0.0, 1.0], &[1.0; 2]),
-                Err(MetricError::OutOfRange {
-                    field: Field::Predictions,
-                    index: 1,
-                    value: 1.5
-                }),
+                Err(MetricError::OutOfRange { field: Field::Predictions, index: 1, value: 1.5 }),
                 "{name}"
             );
             assert_eq!(
                 f(&[0.2, 0.5], &[-0.1, 1.0], &[1.0; 2]),
-                Err(MetricError::OutOfRange {
-                    field: Field::Outcomes,
-                    index: 0,
-                    value: -0.1
-                }),
+                Err(MetricError::OutOfRange { field: Field::Outcomes, index: 0, value: -0.1 }),
                 "{name}"
             );
         }
@@ -1134,12 +986,8 @@ mod tests {
     #[test]
     fn correlations_reject_constant_data() {
         for (name, f) in [("pearson", pearson as MetricFn), ("spearman", spearman)] {
-            let constant_p = MetricError::Constant {
-                field: Field::Predictions,
-            };
-            let constant_y = MetricError::Constant {
-                field: Field::Outcomes,
-            };
+            let constant_p = MetricError::Constant { field: Field::Predictions };
+            let constant_y = MetricError::Constant { field: Field::Outcomes };
             assert_eq!(
                 f(&[0.3; 3], &[0.0, 1.0, 1.0], &[1.0; 3]),
                 Err(constant_p.clone()),
@@ -1171,11 +1019,7 @@ mod tests {
         // Squared deviations of ±1e300 overflow f64 unless the data are rescaled first.
         let y = [0.0, 1.0, 1.0];
         let huge = pearson(&[-1e300, 1e300, 0.0], &y, &[1.0; 3]).unwrap();
-        close(
-            huge,
-            pearson(&[-1.0, 1.0, 0.0], &y, &[1.0; 3]).unwrap(),
-            1e-12,
-        );
+        close(huge, pearson(&[-1.0, 1.0, 0.0], &y, &[1.0; 3]).unwrap(), 1e-12);
         let tiny = pearson(&[-1e-300, 1e-300, 0.0], &y, &[1.0; 3]).unwrap();
         close(tiny, huge, 1e-12);
         // Hand value: x̄ = 0, ȳ = 2/3; Sxy = 2/3 + 1/3 = 1, Sxx = 2, Syy = 2/3 → r = sqrt(3)/2.
@@ -1186,10 +1030,7 @@ mod tests {
     fn auc_rejects_rates_and_single_class() {
         assert_eq!(
             auc(&[0.2, 0.6], &[0.0, 0.5], &[1.0; 2]),
-            Err(MetricError::NotBinary {
-                index: 1,
-                value: 0.5
-            })
+            Err(MetricError::NotBinary { index: 1, value: 0.5 })
         );
         assert_eq!(
             auc(&[0.2, 0.6], &[1.0, 1.0], &[1.0; 2]),
@@ -1209,19 +1050,10 @@ mod tests {
     #[test]
     fn pseudo_r2_base_rate_rejects_perfect_reference() {
         let f = pseudo_r2_base_rate;
-        assert_eq!(
-            f(&[0.2, 0.6], &[1.0, 1.0], &[1.0; 2]),
-            Err(MetricError::PerfectReference)
-        );
-        assert_eq!(
-            f(&[0.2, 0.6], &[0.0, 0.0], &[3.0, 1.0]),
-            Err(MetricError::PerfectReference)
-        );
+        assert_eq!(f(&[0.2, 0.6], &[1.0, 1.0], &[1.0; 2]), Err(MetricError::PerfectReference));
+        assert_eq!(f(&[0.2, 0.6], &[0.0, 0.0], &[3.0, 1.0]), Err(MetricError::PerfectReference));
         // The only 0 has weight 0.
-        assert_eq!(
-            f(&[0.2, 0.6], &[0.0, 1.0], &[0.0, 1.0]),
-            Err(MetricError::PerfectReference)
-        );
+        assert_eq!(f(&[0.2, 0.6], &[0.0, 1.0], &[0.0, 1.0]), Err(MetricError::PerfectReference));
         // Constant but interior rates are fine: the reference has positive loss.
         assert!(f(&[0.2, 0.6], &[0.3, 0.3], &[1.0; 2]).is_ok());
     }

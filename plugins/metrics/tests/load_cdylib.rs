@@ -13,15 +13,9 @@ use std::path::PathBuf;
 /// test binary's `deps/` folder.
 fn cdylib_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let name = format!(
-        "{}descry_metrics{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let name =
+        format!("{}descry_metrics{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     profile_dir.join(name)
 }
 
@@ -30,13 +24,8 @@ fn cdylib_loads_and_computes() {
     let path = cdylib_path();
     assert!(path.exists(), "cdylib not built at {}", path.display());
     let header = lib_header_from_path(&path).expect("library header");
-    assert_eq!(
-        header.root_mod_consts().base_name().as_str(),
-        root_names::METRICS
-    );
-    let module = header
-        .init_root_module::<MetricsModuleRef>()
-        .expect("root module");
+    assert_eq!(header.root_mod_consts().base_name().as_str(), root_names::METRICS);
+    let module = header.init_root_module::<MetricsModuleRef>().expect("root module");
     assert_eq!(module.abi_version(), ABI_VERSION);
     assert_eq!((module.info())().name.as_str(), "metrics");
     let metrics = match (module.new())() {
@@ -54,11 +43,7 @@ fn cdylib_loads_and_computes() {
     assert_eq!(names, expected);
 
     // Each metric through the ABI equals the library function on the same data.
-    let (p, y, w) = (
-        vec![0.2, 0.7, 0.4, 0.9],
-        vec![0.0, 1.0, 1.0, 1.0],
-        vec![1.0, 2.0, 1.0, 3.0],
-    );
+    let (p, y, w) = (vec![0.2, 0.7, 0.4, 0.9], vec![0.0, 1.0, 1.0, 1.0], vec![1.0, 2.0, 1.0, 3.0]);
     let input = MetricInput {
         predictions: RVec::from(p.clone()),
         outcomes: RVec::from(y.clone()),
@@ -73,11 +58,8 @@ fn cdylib_loads_and_computes() {
     }
 
     // Degenerate input crosses back as an error, for every metric.
-    let empty = MetricInput {
-        predictions: RVec::new(),
-        outcomes: RVec::new(),
-        weights: RVec::new(),
-    };
+    let empty =
+        MetricInput { predictions: RVec::new(), outcomes: RVec::new(), weights: RVec::new() };
     for metric in metrics.iter() {
         assert!(matches!(metric.compute(&empty), RResult::RErr(_)));
     }

@@ -123,10 +123,7 @@ impl ModelConfig {
             ));
         }
         if !self.head_dim.is_multiple_of(2) {
-            return Err(format!(
-                "head_dim {} is odd; rotary embeddings need pairs",
-                self.head_dim
-            ));
+            return Err(format!("head_dim {} is odd; rotary embeddings need pairs", self.head_dim));
         }
         if self.layer_sliding.len() != self.num_layers {
             return Err(format!(
@@ -160,9 +157,8 @@ impl ModelConfig {
         let usize_of = |k: &str| -> Result<usize, ImportError> { Ok(f.get_u64(&key(k))? as usize) };
         let hidden_size = usize_of("embedding_length")?;
         let num_heads = usize_of("attention.head_count")?;
-        let num_kv_heads = f
-            .opt_u64(&key("attention.head_count_kv"))?
-            .map_or(num_heads, |v| v as usize);
+        let num_kv_heads =
+            f.opt_u64(&key("attention.head_count_kv"))?.map_or(num_heads, |v| v as usize);
         if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
             return Err(ImportError::BadMetadata {
                 path,
@@ -176,12 +172,9 @@ impl ModelConfig {
             Some(v) => v as usize,
             None => hidden_size / num_heads,
         };
-        let embd =
-            f.tensor_info("token_embd.weight")
-                .ok_or_else(|| ImportError::MissingTensor {
-                    path: path.clone(),
-                    tensor: "token_embd.weight".into(),
-                })?;
+        let embd = f.tensor_info("token_embd.weight").ok_or_else(|| {
+            ImportError::MissingTensor { path: path.clone(), tensor: "token_embd.weight".into() }
+        })?;
         let vocab_size = match f.opt_u64(&key("vocab_size"))? {
             Some(v) => v as usize,
             None => embd.shape().first().copied().unwrap_or(0),
@@ -200,15 +193,11 @@ impl ModelConfig {
                 ),
             });
         }
-        let rope_theta = f
-            .opt_f32(&key("rope.freq_base"))?
-            .map_or(10_000.0, f64::from);
+        let rope_theta = f.opt_f32(&key("rope.freq_base"))?.map_or(10_000.0, f64::from);
         let rms_norm_eps = f64::from(f.get_f32(&key("attention.layer_norm_rms_epsilon"))?);
         let context_length = usize_of("context_length")?;
-        let sliding_window = f
-            .opt_u64(&key("attention.sliding_window"))?
-            .map(|v| v as usize)
-            .filter(|&v| v > 0);
+        let sliding_window =
+            f.opt_u64(&key("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
 
         let rope_scaling = match f.opt_str(&key("rope.scaling.type"))? {
             None | Some("none") => None,
@@ -237,9 +226,8 @@ impl ModelConfig {
             Architecture::Gemma3 => {
                 // llama.cpp and transformers both fix Gemma 3's pattern: every sixth layer
                 // (1-based) is global, the others slide; local layers use RoPE base 10 000.
-                let pattern = f
-                    .opt_u64(&key("attention.sliding_window_pattern"))?
-                    .unwrap_or(6) as usize;
+                let pattern =
+                    f.opt_u64(&key("attention.sliding_window_pattern"))?.unwrap_or(6) as usize;
                 let sliding = (0..num_layers)
                     .map(|i| sliding_window.is_some() && (i + 1) % pattern.max(1) != 0)
                     .collect();
@@ -248,11 +236,9 @@ impl ModelConfig {
                 // llama.cpp uses head_dim too (hidden/heads for 27B only).
                 (sliding, 10_000.0, head_dim as f64)
             }
-            Architecture::Llama => (
-                vec![sliding_window.is_some(); num_layers],
-                rope_theta,
-                head_dim as f64,
-            ),
+            Architecture::Llama => {
+                (vec![sliding_window.is_some(); num_layers], rope_theta, head_dim as f64)
+            }
         };
         let softcap = |k: &str| -> Result<Option<f64>, ImportError> {
             Ok(f.opt_f32(&key(k))?.map(f64::from).filter(|&v| v > 0.0))
@@ -299,10 +285,7 @@ impl ModelConfig {
             "gemma3_text" => Architecture::Gemma3,
             _ => return Err(unknown_arch(&model_type, &path, SUPPORTED_HF_MODEL_TYPES)),
         };
-        let j = Json {
-            v: cfg,
-            path: &path,
-        };
+        let j = Json { v: cfg, path: &path };
         let hidden_size = j.usize("hidden_size")?;
         let num_heads = j.usize("num_attention_heads")?;
         let num_kv_heads = j.opt_usize("num_key_value_heads")?.unwrap_or(num_heads);
@@ -319,18 +302,14 @@ impl ModelConfig {
         let num_layers = j.usize("num_hidden_layers")?;
         let gemma = architecture == Architecture::Gemma3;
         let rope_theta =
-            j.opt_f64("rope_theta")?
-                .unwrap_or(if gemma { 1_000_000.0 } else { 10_000.0 });
+            j.opt_f64("rope_theta")?.unwrap_or(if gemma { 1_000_000.0 } else { 10_000.0 });
         let use_sw = match model_type.as_str() {
             // Qwen2 configs carry a sliding_window value that is only used when enabled.
             "qwen2" => j.opt_bool("use_sliding_window")?.unwrap_or(false),
             _ => true,
         };
-        let sliding_window = if use_sw {
-            j.opt_usize("sliding_window")?.filter(|&v| v > 0)
-        } else {
-            None
-        };
+        let sliding_window =
+            if use_sw { j.opt_usize("sliding_window")?.filter(|&v| v > 0) } else { None };
         let layer_sliding: Vec<bool> = match cfg.get("layer_types").and_then(Value::as_array) {
             Some(types) => {
                 if types.len() != num_layers {
@@ -378,8 +357,7 @@ impl ModelConfig {
             sliding_window,
             layer_sliding,
             query_pre_attn_scalar: if gemma {
-                j.opt_f64("query_pre_attn_scalar")?
-                    .unwrap_or(head_dim as f64)
+                j.opt_f64("query_pre_attn_scalar")?.unwrap_or(head_dim as f64)
             } else {
                 head_dim as f64
             },
@@ -414,11 +392,8 @@ fn rope_scaling_from_hf(
     };
     let path = path.to_path_buf();
     let j = Json { v, path: &path };
-    let kind = v
-        .get("rope_type")
-        .or_else(|| v.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("default");
+    let kind =
+        v.get("rope_type").or_else(|| v.get("type")).and_then(Value::as_str).unwrap_or("default");
     match kind {
         "default" => Ok(RopeScaling::None),
         "linear" => Ok(RopeScaling::Linear(j.f64("factor")?)),
@@ -427,9 +402,7 @@ fn rope_scaling_from_hf(
             let factor = j.f64("factor")?;
             let low = j.opt_f64("low_freq_factor")?.unwrap_or(1.0);
             let high = j.opt_f64("high_freq_factor")?.unwrap_or(4.0);
-            let old_ctx = j
-                .opt_f64("original_max_position_embeddings")?
-                .unwrap_or(8192.0);
+            let old_ctx = j.opt_f64("original_max_position_embeddings")?.unwrap_or(8192.0);
             let low_wavelen = old_ctx / low;
             let high_wavelen = old_ctx / high;
             let factors = (0..head_dim / 2)
@@ -486,23 +459,19 @@ impl Json<'_> {
             .transpose()
     }
     fn usize(&self, key: &str) -> Result<usize, ImportError> {
-        self.opt_usize(key)?
-            .ok_or_else(|| ImportError::MissingMetadata {
-                path: self.path.clone(),
-                key: key.into(),
-            })
+        self.opt_usize(key)?.ok_or_else(|| ImportError::MissingMetadata {
+            path: self.path.clone(),
+            key: key.into(),
+        })
     }
     fn opt_f64(&self, key: &str) -> Result<Option<f64>, ImportError> {
-        self.present(key)
-            .map(|v| v.as_f64().ok_or_else(|| self.bad(key, "a number")))
-            .transpose()
+        self.present(key).map(|v| v.as_f64().ok_or_else(|| self.bad(key, "a number"))).transpose()
     }
     fn f64(&self, key: &str) -> Result<f64, ImportError> {
-        self.opt_f64(key)?
-            .ok_or_else(|| ImportError::MissingMetadata {
-                path: self.path.clone(),
-                key: key.into(),
-            })
+        self.opt_f64(key)?.ok_or_else(|| ImportError::MissingMetadata {
+            path: self.path.clone(),
+            key: key.into(),
+        })
     }
     fn opt_bool(&self, key: &str) -> Result<Option<bool>, ImportError> {
         self.present(key)
@@ -533,12 +502,8 @@ mod tests {
     #[test]
     fn unknown_model_type_names_supported_ones() {
         let cfg = serde_json::json!({"model_type": "falcon"});
-        let e = ModelConfig::from_hf_config(&cfg, Path::new("x/config.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("falcon") && e.contains("gemma3_text") && e.contains("llama"),
-            "{e}"
-        );
+        let e =
+            ModelConfig::from_hf_config(&cfg, Path::new("x/config.json")).unwrap_err().to_string();
+        assert!(e.contains("falcon") && e.contains("gemma3_text") && e.contains("llama"), "{e}");
     }
 }

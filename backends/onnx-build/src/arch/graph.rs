@@ -43,14 +43,8 @@ pub fn build_graph(
         format: "model configuration",
         reason,
     })?;
-    let mut b = Builder {
-        g: GraphBuilder::new("descry"),
-        cfg,
-        w,
-        format,
-        non_embedding: 0,
-        total: 0,
-    };
+    let mut b =
+        Builder { g: GraphBuilder::new("descry"), cfg, w, format, non_embedding: 0, total: 0 };
     b.build()?;
     Ok(BuiltGraph {
         graph: b.g.finish(),
@@ -128,9 +122,7 @@ impl Builder<'_> {
         let t = self.tensor(name, &[out, inp])?;
         let y = match self.format {
             WeightFormat::F32 => {
-                let wt = self
-                    .g
-                    .initializer_f32(&format!("{name}.T"), &[inp, out], transpose(&t));
+                let wt = self.g.initializer_f32(&format!("{name}.T"), &[inp, out], transpose(&t));
                 self.g.node("MatMul", &[x, &wt], vec![])
             }
             WeightFormat::Int8 => {
@@ -141,8 +133,7 @@ impl Builder<'_> {
                     q.data,
                 );
                 let scales =
-                    self.g
-                        .initializer_f32(&format!("{name}.scales"), &[out * q.blocks], q.scales);
+                    self.g.initializer_f32(&format!("{name}.scales"), &[out * q.blocks], q.scales);
                 self.g.node_in(
                     "com.microsoft",
                     "MatMulNBits",
@@ -173,11 +164,8 @@ impl Builder<'_> {
         let g = &mut self.g;
         let eps = g.scalar(self.cfg.rms_norm_eps as f32);
         let sq = g.node("Mul", &[x, x], vec![]);
-        let ms = g.node(
-            "ReduceMean",
-            &[&sq],
-            vec![attr_ints("axes", &[-1]), attr_i("keepdims", 1)],
-        );
+        let ms =
+            g.node("ReduceMean", &[&sq], vec![attr_ints("axes", &[-1]), attr_i("keepdims", 1)]);
         let ve = g.node("Add", &[&ms, &eps], vec![]);
         let sd = g.node("Sqrt", &[&ve], vec![]);
         let inv = g.node("Reciprocal", &[&sd], vec![]);
@@ -232,11 +220,7 @@ impl Builder<'_> {
     fn apply_rope(&mut self, x: &str, (cos, sin): &(String, String)) -> String {
         let g = &mut self.g;
         let halves = g.node_n("Split", &[x], 2, vec![attr_i("axis", -1)]);
-        let swapped = g.node(
-            "Concat",
-            &[&halves[1], &halves[0]],
-            vec![attr_i("axis", -1)],
-        );
+        let swapped = g.node("Concat", &[&halves[1], &halves[0]], vec![attr_i("axis", -1)]);
         let a = g.node("Mul", &[x, cos], vec![]);
         let b = g.node("Mul", &[&swapped, sin], vec![]);
         g.node("Add", &[&a, &b], vec![])
@@ -250,52 +234,26 @@ impl Builder<'_> {
         let gemma = cfg.architecture == Architecture::Gemma3;
 
         // Inputs.
-        let ids = self
-            .g
-            .input("input_ids", DataType::Int64, vec![sym("batch"), sym("seq")]);
-        let pos = self.g.input(
-            "position_ids",
-            DataType::Int64,
-            vec![sym("batch"), sym("seq")],
-        );
-        let mask = self.g.input(
-            "attention_mask",
-            DataType::Int64,
-            vec![sym("batch"), sym("total")],
-        );
-        let qpos = self.g.input(
-            "query_positions",
-            DataType::Int64,
-            vec![sym("batch"), sym("n_query")],
-        );
-        let kv_dims = |len: &str| {
-            vec![
-                sym("batch"),
-                Dim::Fixed(nkv as i64),
-                sym(len),
-                Dim::Fixed(hd as i64),
-            ]
-        };
+        let ids = self.g.input("input_ids", DataType::Int64, vec![sym("batch"), sym("seq")]);
+        let pos = self.g.input("position_ids", DataType::Int64, vec![sym("batch"), sym("seq")]);
+        let mask =
+            self.g.input("attention_mask", DataType::Int64, vec![sym("batch"), sym("total")]);
+        let qpos =
+            self.g.input("query_positions", DataType::Int64, vec![sym("batch"), sym("n_query")]);
+        let kv_dims =
+            |len: &str| vec![sym("batch"), Dim::Fixed(nkv as i64), sym(len), Dim::Fixed(hd as i64)];
         let mut past = Vec::new();
         for i in 0..cfg.num_layers {
-            let k = self
-                .g
-                .input(&format!("past.{i}.key"), DataType::Float, kv_dims("past"));
-            let vv = self
-                .g
-                .input(&format!("past.{i}.value"), DataType::Float, kv_dims("past"));
+            let k = self.g.input(&format!("past.{i}.key"), DataType::Float, kv_dims("past"));
+            let vv = self.g.input(&format!("past.{i}.value"), DataType::Float, kv_dims("past"));
             past.push((k, vv));
         }
 
         // Embedding.
         self.g.set_scope("embed");
         let embed_t = self.tensor("token_embd.weight", &[v, h])?;
-        let embed = self
-            .g
-            .initializer_f32("token_embd.weight", &[v, h], embed_t.data);
-        let mut x = self
-            .g
-            .node("Gather", &[&embed, &ids], vec![attr_i("axis", 0)]);
+        let embed = self.g.initializer_f32("token_embd.weight", &[v, h], embed_t.data);
+        let mut x = self.g.node("Gather", &[&embed, &ids], vec![attr_i("axis", 0)]);
         if gemma {
             // Gemma scales embeddings by sqrt(hidden), rounded to f32 first as transformers does.
             let s = self.g.scalar((h as f64).sqrt() as f32);
@@ -340,11 +298,7 @@ impl Builder<'_> {
             let wn = self.vector(&p("attn_norm.weight"), h)?;
             let xn = self.rms_norm(&x, &wn);
             let (bq, bk, bv) = if cfg.attention_bias {
-                (
-                    Some(p("attn_q.bias")),
-                    Some(p("attn_k.bias")),
-                    Some(p("attn_v.bias")),
-                )
+                (Some(p("attn_q.bias")), Some(p("attn_k.bias")), Some(p("attn_v.bias")))
             } else {
                 (None, None, None)
             };
@@ -360,57 +314,35 @@ impl Builder<'_> {
                 q4 = self.rms_norm(&q4, &qn);
                 k4 = self.rms_norm(&k4, &kn);
             }
-            let rope = if sliding {
-                local_rope.clone()
-            } else {
-                global_rope.clone()
-            };
+            let rope = if sliding { local_rope.clone() } else { global_rope.clone() };
             let q4 = self.apply_rope(&q4, &rope);
             let k4 = self.apply_rope(&k4, &rope);
 
-            let kt = self
-                .g
-                .node("Transpose", &[&k4], vec![attr_ints("perm", &[0, 2, 1, 3])]);
-            let vt = self
-                .g
-                .node("Transpose", &[&v4], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+            let kt = self.g.node("Transpose", &[&k4], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+            let vt = self.g.node("Transpose", &[&v4], vec![attr_ints("perm", &[0, 2, 1, 3])]);
             let present_k = format!("present.{i}.key");
             let present_v = format!("present.{i}.value");
-            self.g
-                .node_named("Concat", &[pk, &kt], &[&present_k], vec![attr_i("axis", 2)]);
-            self.g
-                .node_named("Concat", &[pv, &vt], &[&present_v], vec![attr_i("axis", 2)]);
+            self.g.node_named("Concat", &[pk, &kt], &[&present_k], vec![attr_i("axis", 2)]);
+            self.g.node_named("Concat", &[pv, &vt], &[&present_v], vec![attr_i("axis", 2)]);
 
             let q5 = self.g.node("Reshape", &[&q4, &shape_q5], vec![]);
-            let q5 = self.g.node(
-                "Transpose",
-                &[&q5],
-                vec![attr_ints("perm", &[0, 2, 3, 1, 4])],
-            );
-            let k_tr = self.g.node(
-                "Transpose",
-                &[&present_k],
-                vec![attr_ints("perm", &[0, 1, 3, 2])],
-            );
+            let q5 = self.g.node("Transpose", &[&q5], vec![attr_ints("perm", &[0, 2, 3, 1, 4])]);
+            let k_tr =
+                self.g.node("Transpose", &[&present_k], vec![attr_ints("perm", &[0, 1, 3, 2])]);
             let k_tr5 = self.g.node("Unsqueeze", &[&k_tr, &ax2], vec![]);
             let mut scores = self.scores(&q5, &k_tr5);
             scores = self.g.node("Mul", &[&scores, &scale], vec![]);
             if let Some(c) = cfg.attn_logit_softcapping {
                 scores = self.softcap(&scores, c);
             }
-            let bias = if sliding {
-                mask_sliding.as_ref().unwrap_or(&mask_full)
-            } else {
-                &mask_full
-            };
+            let bias =
+                if sliding { mask_sliding.as_ref().unwrap_or(&mask_full) } else { &mask_full };
             scores = self.g.node("Add", &[&scores, bias], vec![]);
             let probs = self.g.node("Softmax", &[&scores], vec![attr_i("axis", -1)]);
             let v5 = self.g.node("Unsqueeze", &[&present_v, &ax2], vec![]);
             let ctx = self.g.node("MatMul", &[&probs, &v5], vec![]);
             let ctx = self.g.node("Reshape", &[&ctx, &shape_ctx4], vec![]);
-            let ctx = self
-                .g
-                .node("Transpose", &[&ctx], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+            let ctx = self.g.node("Transpose", &[&ctx], vec![attr_ints("perm", &[0, 2, 1, 3])]);
             let ctx = self.g.node("Reshape", &[&ctx, &shape_ctx3], vec![]);
             let mut attn = self.linear(&ctx, &p("attn_output.weight"), h, nh * hd, None)?;
             if gemma {
@@ -425,11 +357,7 @@ impl Builder<'_> {
             let inter = cfg.intermediate_size;
             let gate = self.linear(&xn, &p("ffn_gate.weight"), inter, h, None)?;
             let up = self.linear(&xn, &p("ffn_up.weight"), inter, h, None)?;
-            let act = if gemma {
-                self.gelu_tanh(&gate)
-            } else {
-                self.silu(&gate)
-            };
+            let act = if gemma { self.gelu_tanh(&gate) } else { self.silu(&gate) };
             let hmid = self.g.node("Mul", &[&act, &up], vec![]);
             let mut mlp = self.linear(&hmid, &p("ffn_down.weight"), h, inter, None)?;
             if gemma {
@@ -443,9 +371,7 @@ impl Builder<'_> {
         // log-softmax run on [batch, n_query] rows only.
         self.g.set_scope("head");
         let qp3 = self.g.node("Unsqueeze", &[&qpos, &ax2], vec![]);
-        let hq = self
-            .g
-            .node("GatherND", &[&x, &qp3], vec![attr_i("batch_dims", 1)]);
+        let hq = self.g.node("GatherND", &[&x, &qp3], vec![attr_i("batch_dims", 1)]);
         let wn = self.vector("output_norm.weight", h)?;
         let hn = self.rms_norm(&hq, &wn);
         let flat_shape = self.g.ints(&[-1, h as i64]);
@@ -458,24 +384,15 @@ impl Builder<'_> {
         };
         // Gemm with transB reads the [vocab, hidden] matrix as stored: no transposed copy of
         // the (tied) embedding.
-        let mut logits = self
-            .g
-            .node("Gemm", &[&flat, &out_w], vec![attr_i("transB", 1)]);
+        let mut logits = self.g.node("Gemm", &[&flat, &out_w], vec![attr_i("transB", 1)]);
         let qshape = self.g.node("Shape", &[&qpos], vec![]);
         let vdim = self.g.ints(&[v as i64]);
-        let shape3 = self
-            .g
-            .node("Concat", &[&qshape, &vdim], vec![attr_i("axis", 0)]);
+        let shape3 = self.g.node("Concat", &[&qshape, &vdim], vec![attr_i("axis", 0)]);
         logits = self.g.node("Reshape", &[&logits, &shape3], vec![]);
         if let Some(c) = cfg.final_logit_softcapping {
             logits = self.softcap(&logits, c);
         }
-        self.g.node_named(
-            "LogSoftmax",
-            &[&logits],
-            &["logprobs"],
-            vec![attr_i("axis", -1)],
-        );
+        self.g.node_named("LogSoftmax", &[&logits], &["logprobs"], vec![attr_i("axis", -1)]);
 
         self.g.output(
             "logprobs",
@@ -483,16 +400,8 @@ impl Builder<'_> {
             vec![sym("batch"), sym("n_query"), Dim::Fixed(v as i64)],
         );
         for i in 0..cfg.num_layers {
-            self.g.output(
-                &format!("present.{i}.key"),
-                DataType::Float,
-                kv_dims("total"),
-            );
-            self.g.output(
-                &format!("present.{i}.value"),
-                DataType::Float,
-                kv_dims("total"),
-            );
+            self.g.output(&format!("present.{i}.key"), DataType::Float, kv_dims("total"));
+            self.g.output(&format!("present.{i}.value"), DataType::Float, kv_dims("total"));
         }
         Ok(())
     }

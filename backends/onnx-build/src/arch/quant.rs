@@ -70,11 +70,7 @@ pub fn quantize_int8(w: &[f32], out: usize, inp: usize) -> Int8Blocks {
             }
         }
     }
-    Int8Blocks {
-        data,
-        scales,
-        blocks,
-    }
+    Int8Blocks { data, scales, blocks }
 }
 
 #[cfg(test)]

@@ -87,10 +87,7 @@ pub struct HfWeights<'a> {
 impl<'a> HfWeights<'a> {
     /// Wraps an open checkpoint whose configuration is `cfg`.
     pub fn new(ckpt: &'a HfCheckpoint, cfg: &ModelConfig) -> Self {
-        HfWeights {
-            ckpt,
-            arch: cfg.architecture,
-        }
+        HfWeights { ckpt, arch: cfg.architecture }
     }
 
     fn resolve(&self, name: &str) -> Result<(String, bool), ImportError> {
@@ -107,8 +104,7 @@ impl WeightSource for HfWeights<'_> {
     }
 
     fn contains(&self, name: &str) -> bool {
-        self.resolve(name)
-            .is_ok_and(|(n, _)| self.ckpt.tensor_info(&n).is_some())
+        self.resolve(name).is_ok_and(|(n, _)| self.ckpt.tensor_info(&n).is_some())
     }
 
     fn load(&self, name: &str) -> Result<Tensor, ImportError> {
@@ -214,17 +210,11 @@ mod tests {
     fn hf_names() {
         assert_eq!(
             hf_name("blk.3.ffn_norm.weight", Architecture::Gemma3).unwrap(),
-            (
-                "model.layers.3.pre_feedforward_layernorm.weight".to_string(),
-                true
-            )
+            ("model.layers.3.pre_feedforward_layernorm.weight".to_string(), true)
         );
         assert_eq!(
             hf_name("blk.3.ffn_norm.weight", Architecture::Llama).unwrap(),
-            (
-                "model.layers.3.post_attention_layernorm.weight".to_string(),
-                false
-            )
+            ("model.layers.3.post_attention_layernorm.weight".to_string(), false)
         );
     }
 }

@@ -23,46 +23,28 @@ pub struct GraphBuilder {
 
 /// Shorthand for an integer attribute.
 pub fn attr_i(name: &str, v: i64) -> Attribute {
-    Attribute {
-        name: name.into(),
-        value: AttrValue::Int(v),
-    }
+    Attribute { name: name.into(), value: AttrValue::Int(v) }
 }
 
 /// Shorthand for a float attribute.
 pub fn attr_f(name: &str, v: f32) -> Attribute {
-    Attribute {
-        name: name.into(),
-        value: AttrValue::Float(v),
-    }
+    Attribute { name: name.into(), value: AttrValue::Float(v) }
 }
 
 /// Shorthand for an integer-list attribute.
 pub fn attr_ints(name: &str, v: &[i64]) -> Attribute {
-    Attribute {
-        name: name.into(),
-        value: AttrValue::Ints(v.to_vec()),
-    }
+    Attribute { name: name.into(), value: AttrValue::Ints(v.to_vec()) }
 }
 
 /// Shorthand for a string attribute.
 pub fn attr_s(name: &str, v: &str) -> Attribute {
-    Attribute {
-        name: name.into(),
-        value: AttrValue::String(v.into()),
-    }
+    Attribute { name: name.into(), value: AttrValue::String(v.into()) }
 }
 
 impl GraphBuilder {
     /// An empty graph called `name`.
     pub fn new(name: &str) -> Self {
-        GraphBuilder {
-            graph: Graph {
-                name: name.into(),
-                ..Graph::default()
-            },
-            ..Self::default()
-        }
+        GraphBuilder { graph: Graph { name: name.into(), ..Graph::default() }, ..Self::default() }
     }
 
     /// Sets the prefix of auto-generated names (empty for none).
@@ -81,21 +63,13 @@ impl GraphBuilder {
 
     /// Declares a graph input and returns its name.
     pub fn input(&mut self, name: &str, elem_type: DataType, dims: Vec<Dim>) -> String {
-        self.graph.inputs.push(ValueInfo {
-            name: name.into(),
-            elem_type,
-            dims,
-        });
+        self.graph.inputs.push(ValueInfo { name: name.into(), elem_type, dims });
         name.to_string()
     }
 
     /// Declares an existing value as a graph output.
     pub fn output(&mut self, name: &str, elem_type: DataType, dims: Vec<Dim>) {
-        self.graph.outputs.push(ValueInfo {
-            name: name.into(),
-            elem_type,
-            dims,
-        });
+        self.graph.outputs.push(ValueInfo { name: name.into(), elem_type, dims });
     }
 
     /// Adds an `f32` initializer (a weight) and returns its name.
@@ -231,11 +205,7 @@ impl GraphBuilder {
 
     /// Total bytes of in-memory initializer data.
     pub fn initializer_bytes(&self) -> u64 {
-        self.graph
-            .initializers
-            .iter()
-            .map(TensorProto::raw_len)
-            .sum()
+        self.graph.initializers.iter().map(TensorProto::raw_len).sum()
     }
 
     /// Finishes and returns the graph.

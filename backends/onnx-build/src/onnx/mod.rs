@@ -63,22 +63,16 @@ pub fn write_model(
             }
             // 4 KiB alignment lets ONNX Runtime memory-map each tensor.
             let pad = (4096 - offset % 4096) % 4096;
-            w.write_all(&vec![0u8; pad as usize])
-                .map_err(|e| ImportError::io(&data_path, e))?;
+            w.write_all(&vec![0u8; pad as usize]).map_err(|e| ImportError::io(&data_path, e))?;
             offset += pad;
             proto::write_raw(&t.data, &mut w, &mut |b| hasher.update(b))
                 .map_err(|e| ImportError::io(&data_path, e))?;
-            t.data = TensorData::External {
-                location: EXTERNAL_DATA_FILE.into(),
-                offset,
-                length: len,
-            };
+            t.data =
+                TensorData::External { location: EXTERNAL_DATA_FILE.into(), offset, length: len };
             offset += len;
         }
         w.flush().map_err(|e| ImportError::io(&data_path, e))?;
-        let f = w
-            .into_inner()
-            .map_err(|e| ImportError::io(&data_path, e.into_error()))?;
+        let f = w.into_inner().map_err(|e| ImportError::io(&data_path, e.into_error()))?;
         f.sync_all().map_err(|e| ImportError::io(&data_path, e))?;
     }
     let path = dir.join("model.onnx");
@@ -92,15 +86,9 @@ pub fn write_model(
     }
     .map_err(|e| ImportError::io(&path, e))?;
     w.flush().map_err(|e| ImportError::io(&path, e))?;
-    let f = w
-        .into_inner()
-        .map_err(|e| ImportError::io(&path, e.into_error()))?;
+    let f = w.into_inner().map_err(|e| ImportError::io(&path, e.into_error()))?;
     f.sync_all().map_err(|e| ImportError::io(&path, e))?;
-    Ok(WriteSummary {
-        weights_sha256: hex(&hasher.finalize()),
-        external,
-        weight_bytes,
-    })
+    Ok(WriteSummary { weights_sha256: hex(&hasher.finalize()), external, weight_bytes })
 }
 
 /// Lower-case hex of `bytes`.

@@ -142,12 +142,7 @@ impl TensorProto {
         }
         put_i64(&mut b, 2, self.data_type.code());
         put_str(&mut b, 8, &self.name);
-        if let TensorData::External {
-            location,
-            offset,
-            length,
-        } = &self.data
-        {
+        if let TensorData::External { location, offset, length } = &self.data {
             for (k, v) in [
                 ("location", location.clone()),
                 ("offset", offset.to_string()),
@@ -199,8 +194,7 @@ pub fn write_raw(
         TensorData::F32(v) => {
             for c in v.chunks(CHUNK) {
                 buf.clear();
-                c.iter()
-                    .for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+                c.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
                 hasher(&buf);
                 w.write_all(&buf)?;
             }
@@ -208,8 +202,7 @@ pub fn write_raw(
         TensorData::I64(v) => {
             for c in v.chunks(CHUNK) {
                 buf.clear();
-                c.iter()
-                    .for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+                c.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
                 hasher(&buf);
                 w.write_all(&buf)?;
             }
@@ -415,12 +408,8 @@ impl Model {
         for o in &self.graph.outputs {
             put_msg(&mut graph_tail, 12, &o.encode());
         }
-        let init_len: u64 = self
-            .graph
-            .initializers
-            .iter()
-            .map(|t| len_field_size(5, t.encoded_len()))
-            .sum();
+        let init_len: u64 =
+            self.graph.initializers.iter().map(|t| len_field_size(5, t.encoded_len())).sum();
         let graph_len = graph_head.len() as u64 + init_len + graph_tail.len() as u64;
 
         let mut head = Vec::new();

@@ -36,18 +36,13 @@ pub fn import_model(model: (&str, &str)) -> ModelDir {
          $DESCRY_HOME, default ~/.cache/descry)",
         gguf.display()
     );
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("descry-backend")
-        .join(format!("{}-{}", model.0, std::process::id()));
-    import(
-        &gguf,
-        &out,
-        &ImportOptions {
-            force: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("importing {}: {e}", gguf.display()));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("descry-backend").join(format!(
+        "{}-{}",
+        model.0,
+        std::process::id()
+    ));
+    import(&gguf, &out, &ImportOptions { force: true, ..Default::default() })
+        .unwrap_or_else(|e| panic!("importing {}: {e}", gguf.display()));
     ModelDir(out)
 }
 
@@ -63,12 +58,7 @@ pub fn golden(model: &str) -> Vec<Value> {
 }
 
 pub fn ids(row: &Value) -> Vec<u32> {
-    row["input_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect()
+    row["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
 }
 
 /// A golden row as a scoring request: its three positions, each asking for the golden
@@ -85,15 +75,9 @@ pub fn sequence(row: &Value) -> ScoreSequence {
         for c in entry["candidates"].as_object().unwrap().values() {
             candidates.push(c["token_ids"][0].as_u64().unwrap() as u32);
         }
-        queries.push(ScoreQuery {
-            position: pos.parse().unwrap(),
-            candidates: candidates.into(),
-        });
+        queries.push(ScoreQuery { position: pos.parse().unwrap(), candidates: candidates.into() });
     }
-    ScoreSequence {
-        tokens: ids(row).into(),
-        queries: queries.into(),
-    }
+    ScoreSequence { tokens: ids(row).into(), queries: queries.into() }
 }
 
 /// The golden log-probs of `sequence(row)`'s candidates, in the same order.
@@ -118,10 +102,7 @@ pub fn expected(row: &Value) -> Vec<Vec<f32>> {
 }
 
 pub fn request(sequences: Vec<ScoreSequence>, top_k: u32) -> ScoreRequest {
-    ScoreRequest {
-        sequences: RVec::from(sequences),
-        top_k,
-    }
+    ScoreRequest { sequences: RVec::from(sequences), top_k }
 }
 
 /// Largest |Δ| between the golden values and the scores of every golden row, plus a check

@@ -11,8 +11,9 @@ use crate::Cli;
 use anyhow::{bail, Context, Result};
 use descry_core::{
     bench::{
-        contention_warnings, data_set, format_table, is_data_root, load_average, machine_info, planned_tokens, run_phase, targets,
-        DataSetReport, MemoryCheck, ModelInfo, Phase, PhaseResult, PhaseSettings, PlannedTokens, DATA_SETS,
+        contention_warnings, data_set, format_table, is_data_root, load_average, machine_info,
+        planned_tokens, run_phase, targets, DataSetReport, MemoryCheck, ModelInfo, Phase,
+        PhaseResult, PhaseSettings, PlannedTokens, DATA_SETS,
     },
     config::Study,
     model::ModelFolder,
@@ -111,14 +112,18 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
             DATA_SETS.iter().map(|d| d.data).collect::<Vec<_>>().join(", ")
         );
     }
-    let data_root = std::fs::canonicalize(&data_root).with_context(|| format!("{}", data_root.display()))?;
-    let model_dir = std::fs::canonicalize(args.model)
-        .with_context(|| format!("model folder {}: not found (see `descry import`)", args.model.display()))?;
+    let data_root =
+        std::fs::canonicalize(&data_root).with_context(|| format!("{}", data_root.display()))?;
+    let model_dir = std::fs::canonicalize(args.model).with_context(|| {
+        format!("model folder {}: not found (see `descry import`)", args.model.display())
+    })?;
     let ort_library = args
         .ort_library
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| descry_core::config::descry_home().join("onnxruntime").join("libonnxruntime.so.1.31.1"));
+        .unwrap_or_else(|| {
+            descry_core::config::descry_home().join("onnxruntime").join("libonnxruntime.so.1.31.1")
+        });
     let settings = |data_set: &str, phase: Phase, limit: Option<usize>| PhaseSettings {
         model_dir: model_dir.clone(),
         data_root: data_root.clone(),
@@ -135,7 +140,8 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
 
     // A child: one phase on one data set, its result to --out.
     if let Some(phase) = args.phase {
-        let phase = Phase::parse(phase).with_context(|| format!("--phase {phase}: expected naive or plan"))?;
+        let phase = Phase::parse(phase)
+            .with_context(|| format!("--phase {phase}: expected naive or plan"))?;
         let [name] = args.data_sets else { bail!("--phase needs exactly one --data-set") };
         if !set_limits.is_empty() {
             bail!("--phase takes a plain --limit N");
@@ -186,7 +192,8 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
             planned_tokens(&registry, &settings(name, Phase::Plan, limit_of(name)))?;
             continue;
         }
-        let (decisions, naive_tokens, transcript_tokens) = planned_tokens(&registry, &settings(name, Phase::Plan, None))?;
+        let (decisions, naive_tokens, transcript_tokens) =
+            planned_tokens(&registry, &settings(name, Phase::Plan, None))?;
         let p = PlannedTokens {
             decisions,
             naive_tokens,
@@ -201,7 +208,11 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
     }
 
     let sgemm_before = measure_sgemm(&ort_library, args.threads, args.sgemm_size)?;
-    eprintln!("sgemm: {:.2} GFLOP/s (ONNX Runtime MatMul {n}x{n}x{n} fp32, {threads_effective} threads)", sgemm_before / 1e9, n = args.sgemm_size);
+    eprintln!(
+        "sgemm: {:.2} GFLOP/s (ONNX Runtime MatMul {n}x{n}x{n} fp32, {threads_effective} threads)",
+        sgemm_before / 1e9,
+        n = args.sgemm_size
+    );
 
     let scratch = std::env::temp_dir().join(format!("descry-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
@@ -211,7 +222,11 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
     let mut sgemm_at: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
     let mut sgemm_seen = vec![sgemm_before];
     let outcome = (|| -> Result<Option<MemoryCheck>> {
-        let mut phase = |name: &str, phase: Phase, limit: Option<usize>, label: &'static str| -> Result<PhaseResult> {
+        let mut phase = |name: &str,
+                         phase: Phase,
+                         limit: Option<usize>,
+                         label: &'static str|
+         -> Result<PhaseResult> {
             let rate = measure_sgemm(&ort_library, args.threads, args.sgemm_size)?;
             sgemm_seen.push(rate);
             sgemm_at.insert((name.to_string(), label), rate);
@@ -233,12 +248,20 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         // episodes against all of them (the whole-set run is reused).
         if let Some(whole) = wholes.get(memory_set) {
             let tenth = whole.episodes_total.div_ceil(10).max(1);
-            let small = spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(tenth)), &scratch)?;
+            let small =
+                spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(tenth)), &scratch)?;
             return Ok(Some(MemoryCheck::new(&small, whole)));
         }
-        let small = spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(args.memory_episodes)), &scratch)?;
-        let large =
-            spawn_phase(cli, &settings(memory_set, Phase::Plan, Some(args.memory_episodes * 10)), &scratch)?;
+        let small = spawn_phase(
+            cli,
+            &settings(memory_set, Phase::Plan, Some(args.memory_episodes)),
+            &scratch,
+        )?;
+        let large = spawn_phase(
+            cli,
+            &settings(memory_set, Phase::Plan, Some(args.memory_episodes * 10)),
+            &scratch,
+        )?;
         Ok(Some(MemoryCheck::new(&small, &large)))
     })();
     let _ = std::fs::remove_dir_all(&scratch);
@@ -341,7 +364,15 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         describe_limits(&names, &limit_of),
         report.sgemm_flops_per_s / 1e9,
     );
-    print!("{}", format_table(&report.model, &report.data_sets, report.memory_check.as_ref(), &report.targets));
+    print!(
+        "{}",
+        format_table(
+            &report.model,
+            &report.data_sets,
+            report.memory_check.as_ref(),
+            &report.targets
+        )
+    );
     println!("results: {}", args.out.display());
     Ok(())
 }
@@ -373,7 +404,12 @@ fn parse_limits(values: &[String]) -> Result<(Option<usize>, BTreeMap<String, us
 fn describe_limits(names: &[String], limit_of: &dyn Fn(&str) -> Option<usize>) -> String {
     names
         .iter()
-        .map(|n| format!("{n}: {}", limit_of(n).map_or("every episode".to_string(), |l| format!("{l} episodes"))))
+        .map(|n| {
+            format!(
+                "{n}: {}",
+                limit_of(n).map_or("every episode".to_string(), |l| format!("{l} episodes"))
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -423,11 +459,16 @@ fn spawn_phase(cli: &Cli, settings: &PhaseSettings, scratch: &Path) -> Result<Ph
         .status()
         .context("starting a bench phase")?;
     if !status.success() {
-        bail!("the {} phase on {} failed ({status}); its error is above", settings.phase, settings.data_set);
+        bail!(
+            "the {} phase on {} failed ({status}); its error is above",
+            settings.phase,
+            settings.data_set
+        );
     }
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let result: PhaseResult =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a phase result", file.display()))?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let result: PhaseResult = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a phase result", file.display()))?;
     eprintln!(
         "  {} / {}: {} decisions, {} tokens computed ({} reused, {} padding) in {:.2}s = {:.2} decisions/s, peak RSS {} MB",
         settings.data_set,
@@ -457,8 +498,10 @@ fn measure_sgemm(library: &Path, threads: usize, n: usize) -> Result<f64> {
     let mut g = GraphBuilder::new("sgemm");
     let a = g.input("a", DataType::Float, vec![Dim::Fixed(n as i64), Dim::Fixed(n as i64)]);
     // Deterministic, well-scaled values (no denormals, no overflow).
-    let b_data: Vec<f32> = (0..n * n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 1000.0).collect();
-    let a_data: Vec<f32> = (0..n * n).map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 1000.0).collect();
+    let b_data: Vec<f32> =
+        (0..n * n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 1000.0).collect();
+    let a_data: Vec<f32> =
+        (0..n * n).map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 1000.0).collect();
     let b = g.initializer_f32("b", &[n, n], b_data.clone());
     let c = g.node("MatMul", &[&a, &b], vec![]);
     g.output(&c, DataType::Float, vec![Dim::Fixed(n as i64), Dim::Fixed(n as i64)]);
@@ -476,19 +519,28 @@ fn measure_sgemm(library: &Path, threads: usize, n: usize) -> Result<f64> {
     let env = sgemm_environment(library)?;
     let mut builder = Session::builder(env).map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
     if threads > 0 {
-        builder = builder.with_intra_threads(threads).map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
     }
-    let mut session =
-        builder.commit_from_memory(&bytes).map_err(|e| anyhow::anyhow!("ONNX Runtime: loading the sgemm graph: {e}"))?;
-    let input = Tensor::from_array((vec![n, n], a_data.clone())).map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
+    let mut session = builder
+        .commit_from_memory(&bytes)
+        .map_err(|e| anyhow::anyhow!("ONNX Runtime: loading the sgemm graph: {e}"))?;
+    let input = Tensor::from_array((vec![n, n], a_data.clone()))
+        .map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
     let mut run_once = || -> Result<f32> {
-        let outputs = session.run(ort::inputs!["a" => &input]).map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
-        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
+        let outputs = session
+            .run(ort::inputs!["a" => &input])
+            .map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
+        let (_, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| anyhow::anyhow!("ONNX Runtime: {e}"))?;
         Ok(data[n * n - 1])
     };
     // Check one element against a plain dot product: the rate must be of a real product.
     let got = run_once()?;
-    let want: f64 = (0..n).map(|k| a_data[(n - 1) * n + k] as f64 * b_data[k * n + n - 1] as f64).sum();
+    let want: f64 =
+        (0..n).map(|k| a_data[(n - 1) * n + k] as f64 * b_data[k * n + n - 1] as f64).sum();
     if (got as f64 - want).abs() > 1e-3 * (1.0 + want.abs()) {
         bail!("the sgemm check failed: C[n-1][n-1] = {got}, expected {want}");
     }

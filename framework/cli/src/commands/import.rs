@@ -7,8 +7,16 @@ use descry_onnx_build::{
 };
 use std::{path::Path, time::Instant};
 
-pub fn run(source: &Path, out: &Path, name: Option<String>, force: bool, external_data: bool, dtype: &str) -> Result<()> {
-    let weights = WeightFormat::parse(dtype).ok_or_else(|| anyhow!("--dtype {dtype}: expected f32 or int8"))?;
+pub fn run(
+    source: &Path,
+    out: &Path,
+    name: Option<String>,
+    force: bool,
+    external_data: bool,
+    dtype: &str,
+) -> Result<()> {
+    let weights = WeightFormat::parse(dtype)
+        .ok_or_else(|| anyhow!("--dtype {dtype}: expected f32 or int8"))?;
     let started = Instant::now();
     eprintln!("importing {} into {} ...", source.display(), out.display());
     let manifest = import(source, out, &ImportOptions { name, force, external_data, weights })?;

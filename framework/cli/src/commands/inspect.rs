@@ -19,7 +19,10 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], format: Format) -> Resu
         eprintln!("error: {e}");
     }
     if !inspection.errors.is_empty() {
-        bail!("{} of the study's games or models could not be inspected (see above)", inspection.errors.len());
+        bail!(
+            "{} of the study's games or models could not be inspected (see above)",
+            inspection.errors.len()
+        );
     }
     Ok(())
 }
@@ -27,7 +30,12 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], format: Format) -> Resu
 fn print_text(report: &serde_json::Value) {
     let empty = Vec::new();
     for game in report["games"].as_array().unwrap_or(&empty) {
-        println!("== game {} (plugin {}, family {})", game["name"].as_str().unwrap_or("?"), game["plugin"].as_str().unwrap_or("?"), game["family"].as_str().unwrap_or("?"));
+        println!(
+            "== game {} (plugin {}, family {})",
+            game["name"].as_str().unwrap_or("?"),
+            game["plugin"].as_str().unwrap_or("?"),
+            game["family"].as_str().unwrap_or("?")
+        );
         if let Some(e) = game.get("error") {
             println!("   ERROR: {}", e.as_str().unwrap_or("?"));
             continue;
@@ -50,9 +58,17 @@ fn print_text(report: &serde_json::Value) {
             }
         }
         for v in game["variants"].as_array().unwrap_or(&empty) {
-            println!("   -- variant {} (transcript: {})", v["name"].as_str().unwrap_or("?"), v["transcript"]);
+            println!(
+                "   -- variant {} (transcript: {})",
+                v["name"].as_str().unwrap_or("?"),
+                v["transcript"]
+            );
             let Some(sample) = v.get("sample") else { continue };
-            println!("      sample: decision point {} (round {})", sample["decision_point"].as_str().unwrap_or("?"), sample["round"]);
+            println!(
+                "      sample: decision point {} (round {})",
+                sample["decision_point"].as_str().unwrap_or("?"),
+                sample["round"]
+            );
             for m in sample["messages"].as_array().unwrap_or(&empty) {
                 println!("      [{}]", m["role"].as_str().unwrap_or("?"));
                 for line in m["content"].as_str().unwrap_or("").lines() {

@@ -59,9 +59,21 @@ pub fn run(cli: &Cli) -> Result<()> {
                 phase: phase.as_deref(),
             },
         ),
-        Command::Run { study, set, out, naive } => run::run(cli, study, set, out.as_deref(), *naive),
+        Command::Run { study, set, out, naive } => {
+            run::run(cli, study, set, out.as_deref(), *naive)
+        }
         Command::Report { run_dir } => run::report(cli, run_dir),
-        Command::Score { model, input, top, backend, device, threads, batch_tokens, ort_library, batch } => score::run(
+        Command::Score {
+            model,
+            input,
+            top,
+            backend,
+            device,
+            threads,
+            batch_tokens,
+            ort_library,
+            batch,
+        } => score::run(
             cli,
             &score::ScoreArgs {
                 model,
@@ -78,7 +90,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Import { source, out, name, force, external_data, dtype } => {
             import::run(source, out, name.clone(), *force, *external_data, dtype)
         }
-        Command::Data { action: crate::DataAction::Fetch { to, base_url } } => data::fetch(to.as_deref(), base_url),
+        Command::Data { action: crate::DataAction::Fetch { to, base_url } } => {
+            data::fetch(to.as_deref(), base_url)
+        }
     }
 }
 

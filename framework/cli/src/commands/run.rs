@@ -18,7 +18,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, naive: bool) -> Result<()> {
+pub fn run(
+    cli: &Cli,
+    study_path: &Path,
+    set: &[String],
+    out: Option<&Path>,
+    naive: bool,
+) -> Result<()> {
     let study = super::load_study(study_path, set)?;
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| study.study.output.relative());
     let registry = super::registry(cli, Some(&study))?;
@@ -73,7 +79,10 @@ pub fn run(cli: &Cli, study_path: &Path, set: &[String], out: Option<&Path>, nai
         run_id: record.run_id.clone(),
     };
     let summaries = run_units(&study, &registry, &prepared, &data, &options)?;
-    write_file_atomic(&out_dir.join("units.json"), serde_json::to_string_pretty(&summaries)?.as_bytes())?;
+    write_file_atomic(
+        &out_dir.join("units.json"),
+        serde_json::to_string_pretty(&summaries)?.as_bytes(),
+    )?;
     let report = build_report(&registry, &out_dir, &record)?;
     drop(lock);
     println!("{}", report.display());
@@ -97,12 +106,21 @@ fn settings(study: &Study, prepared: &descry_core::run::PreparedStudy) -> Analys
     }
 }
 
-fn build_report(registry: &descry_core::registry::Registry, run_dir: &Path, record: &RunRecord) -> Result<PathBuf> {
+fn build_report(
+    registry: &descry_core::registry::Registry,
+    run_dir: &Path,
+    record: &RunRecord,
+) -> Result<PathBuf> {
     let stored = study_predictions(run_dir, record)?;
     let analysis = analyse(registry, &stored.rows, &record.pairs, &record.settings);
     let note = stored.note();
     let files = write_report(run_dir, &record.title, &analysis, &record.settings, note.as_deref())?;
-    eprintln!("report: {} predictions, {} tables, {} plots", stored.rows.len(), files.tables.len(), files.plots.len());
+    eprintln!(
+        "report: {} predictions, {} tables, {} plots",
+        stored.rows.len(),
+        files.tables.len(),
+        files.plots.len()
+    );
     if let Some(note) = note {
         eprintln!("note: {note}");
     }

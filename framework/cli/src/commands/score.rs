@@ -51,9 +51,9 @@ struct Prepared {
 pub fn run(cli: &Cli, args: &ScoreArgs) -> Result<()> {
     let folder = ModelFolder::open(args.model)?;
     let registry = super::registry(cli, None)?;
-    let backend = registry
-        .backend(args.backend)
-        .with_context(|| format!("no backend plugin named `{}` is loaded; see `descry plugins`", args.backend))?;
+    let backend = registry.backend(args.backend).with_context(|| {
+        format!("no backend plugin named `{}` is loaded; see `descry plugins`", args.backend)
+    })?;
     let options = BackendOptions {
         plugin: args.backend.to_string(),
         device: args.device.to_string(),
@@ -63,13 +63,19 @@ pub fn run(cli: &Cli, args: &ScoreArgs) -> Result<()> {
         ..BackendOptions::default()
     };
     let spec = backend_spec(&options, args.model);
-    let model = backend
-        .backend
-        .load(abi_stable::std_types::RStr::from_str(&spec))
-        .into_result()
-        .map_err(|e| anyhow::anyhow!("backend `{}` could not load {}: {e}", args.backend, args.model.display()))?;
+    let model =
+        backend.backend.load(abi_stable::std_types::RStr::from_str(&spec)).into_result().map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "backend `{}` could not load {}: {e}",
+                    args.backend,
+                    args.model.display()
+                )
+            },
+        )?;
 
-    let file = std::fs::File::open(args.input).with_context(|| format!("{}", args.input.display()))?;
+    let file =
+        std::fs::File::open(args.input).with_context(|| format!("{}", args.input.display()))?;
     let mut prepared = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("{}: line {}", args.input.display(), n + 1))?;
@@ -94,7 +100,9 @@ pub fn run(cli: &Cli, args: &ScoreArgs) -> Result<()> {
         let mut first_ids = Vec::new();
         for c in &input.candidates {
             let ids = folder.encode_plain(c).with_context(at)?;
-            let Some(&first) = ids.first() else { bail!("{}: candidate {c:?} has no tokens", at()) };
+            let Some(&first) = ids.first() else {
+                bail!("{}: candidate {c:?} has no tokens", at())
+            };
             if !first_ids.contains(&first) {
                 first_ids.push(first);
             }
@@ -114,13 +122,19 @@ pub fn run(cli: &Cli, args: &ScoreArgs) -> Result<()> {
                     queries: p
                         .positions
                         .iter()
-                        .map(|&position| ScoreQuery { position: position as u32, candidates: p.first_ids.clone().into() })
+                        .map(|&position| ScoreQuery {
+                            position: position as u32,
+                            candidates: p.first_ids.clone().into(),
+                        })
                         .collect(),
                 })
                 .collect(),
             top_k: args.top,
         };
-        let result = model.score(&request).into_result().map_err(|e| anyhow::anyhow!("scoring failed: {e}"))?;
+        let result = model
+            .score(&request)
+            .into_result()
+            .map_err(|e| anyhow::anyhow!("scoring failed: {e}"))?;
         for (p, scores) in chunk.iter().zip(result.sequences.iter()) {
             let mut positions = Map::new();
             for (&position, q) in p.positions.iter().zip(scores.queries.iter()) {
