@@ -7,7 +7,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RBox, RBoxError, RResult, RStr, RString},
+    std_types::{RBox, RBoxError, RResult, RString, RVec},
     StableAbi,
 };
 
@@ -15,11 +15,19 @@ use abi_stable::{
 pub trait BackendPlugin: Send + Sync + 'static {
     /// The model type this backend loads.
     type Model: ModelPlugin;
-    /// Who the backend is.
-    fn info(&self) -> PluginInfo;
-    /// Loads a model from a JSON spec: `{"path": DIR, "device": "cpu", "threads": 2, ...}`
-    /// (each backend documents its keys).
-    fn load(&self, spec_json: &str) -> Result<Self::Model, PluginError>;
+    /// Who the backend is and which model-folder artifacts it loads.
+    fn info(&self) -> BackendInfo;
+    /// Checks settings without loading anything: every problem, each with its key. The host
+    /// calls it when a study is prepared, before any data is read, and reports the keys as
+    /// config keys (`backend.threads`, `backend.<plugin>.KEY`). Unknown keys of the
+    /// engine's own table are problems.
+    fn check(&self, settings: &BackendSettings) -> Vec<SettingsProblem>;
+    /// Loads a model folder with settings that [`BackendPlugin::check`] accepted.
+    fn load(&self, request: &ModelLoadRequest) -> Result<Self::Model, PluginError>;
+    /// Times square `n` × `n` f32 matrix multiplies through the engine, under the
+    /// settings' device and threads: the engine's own arithmetic rate, which the benchmark
+    /// compares a model's throughput with.
+    fn matmul_rate(&self, settings: &BackendSettings, n: u32) -> Result<MatmulRate, PluginError>;
 }
 
 /// A loaded model.
@@ -34,10 +42,14 @@ pub trait ModelPlugin: Send + Sync + 'static {
 #[sabi_trait]
 pub trait Backend: Send + Sync {
     /// See [`BackendPlugin::info`].
-    fn info(&self) -> RResult<PluginInfo, RBoxError>;
+    fn info(&self) -> RResult<BackendInfo, RBoxError>;
+    /// See [`BackendPlugin::check`].
+    fn check(&self, settings: &BackendSettings) -> RResult<RVec<SettingsProblem>, RBoxError>;
     /// See [`BackendPlugin::load`].
+    fn load(&self, request: &ModelLoadRequest) -> RResult<ModelBox, RBoxError>;
+    /// See [`BackendPlugin::matmul_rate`].
     #[sabi(last_prefix_field)]
-    fn load(&self, spec_json: RStr<'_>) -> RResult<ModelBox, RBoxError>;
+    fn matmul_rate(&self, settings: &BackendSettings, n: u32) -> RResult<MatmulRate, RBoxError>;
 }
 
 /// A loaded model as seen across the ABI.
@@ -88,15 +100,21 @@ pub struct GuardedModel<M> {
 }
 
 impl<T: BackendPlugin> Backend for GuardedBackend<T> {
-    fn info(&self) -> RResult<PluginInfo, RBoxError> {
+    fn info(&self) -> RResult<BackendInfo, RBoxError> {
         guarded(&self.name, "info", || Ok(self.inner.info()))
     }
-    fn load(&self, spec_json: RStr<'_>) -> RResult<ModelBox, RBoxError> {
+    fn check(&self, settings: &BackendSettings) -> RResult<RVec<SettingsProblem>, RBoxError> {
+        guarded(&self.name, "check", || Ok(RVec::from(self.inner.check(settings))))
+    }
+    fn load(&self, request: &ModelLoadRequest) -> RResult<ModelBox, RBoxError> {
         guarded(&self.name, "load", || {
-            let inner = self.inner.load(spec_json.as_str())?;
+            let inner = self.inner.load(request)?;
             let model = GuardedModel { inner, name: self.name.clone() };
             Ok(Model_TO::from_value(model, abi_stable::sabi_trait::TD_Opaque))
         })
+    }
+    fn matmul_rate(&self, settings: &BackendSettings, n: u32) -> RResult<MatmulRate, RBoxError> {
+        guarded(&self.name, "matmul_rate", || self.inner.matmul_rate(settings, n))
     }
 }
 
@@ -117,7 +135,7 @@ pub fn new_guarded_backend<T: BackendPlugin>(
 ) -> RResult<BackendBox, RBoxError> {
     guarded(crate_name, "new", || {
         let inner = make();
-        let name = inner.info().name.into_string();
+        let name = inner.info().plugin.name.into_string();
         Ok(Backend_TO::from_value(
             GuardedBackend { inner, name },
             abi_stable::sabi_trait::TD_Opaque,

@@ -29,7 +29,7 @@ pub use abi_stable;
 pub use guard::{guarded, PluginError};
 
 /// The version of the descry plugin ABI. The host refuses plugins built against another.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Names under which the three kinds of root module are exported; the host reads them from
 /// a library's header to know which kind of plugin it holds before loading it.

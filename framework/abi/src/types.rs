@@ -167,6 +167,86 @@ pub struct Prompt {
 
 // -------------------------------------------------------------------------- backends
 
+/// Who a backend is and which model-folder artifacts it loads.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct BackendInfo {
+    /// Name, version, description.
+    pub plugin: PluginInfo,
+    /// The engine name under which a model folder's manifest records the files this
+    /// backend loads (`artifacts.<name>` in `descry-model.json`). The host checks that a
+    /// study's model folders hold them before any data is read.
+    pub artifacts: RString,
+}
+
+/// How the host asks a backend to run: the settings every engine understands, from the
+/// study's `[backend]` table, and the engine's own table, passed through verbatim.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct BackendSettings {
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: RString,
+    /// Compute threads; 0 lets the engine choose (one per core).
+    pub threads: u32,
+    /// Most padded tokens in one forward pass (bounds memory).
+    pub token_budget: u64,
+    /// Compute a beginning shared by several sequences of a request once. Off: every
+    /// sequence runs from its first token (the published method's cost).
+    pub prefix_reuse: bool,
+    /// Work of shared prefixes kept from one scoring call to the next, in tokens; `None`:
+    /// the engine's default.
+    pub prefix_cache_tokens: ROption<u64>,
+    /// The study's `[backend.<plugin>]` table as a JSON object (`{}` when it has none).
+    pub engine_json: RString,
+    /// The folder that relative paths in `engine_json` are relative to (the study file's
+    /// folder; empty: the working directory).
+    pub base_dir: RString,
+}
+
+/// A model to load: a model folder and the settings to run it with.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ModelLoadRequest {
+    /// The model folder (written by `descry import`).
+    pub model_dir: RString,
+    /// The settings.
+    pub settings: BackendSettings,
+}
+
+/// Which settings a [`SettingsProblem`] is about.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingsScope {
+    /// A field of [`BackendSettings`] other than `engine_json`; the key is the field name.
+    Shared,
+    /// A key of the engine's own table; the key is its dotted path inside the table.
+    Engine,
+}
+
+/// One problem with a backend's settings, found before any model is loaded.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct SettingsProblem {
+    /// Shared setting or the engine's own table.
+    pub scope: SettingsScope,
+    /// The key (see [`SettingsScope`]).
+    pub key: RString,
+    /// What is wrong and what would be right.
+    pub reason: RString,
+}
+
+/// A timed square matrix multiply through the engine (for the benchmark's roofline).
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct MatmulRate {
+    /// The matrices' size (n × n times n × n).
+    pub n: u32,
+    /// Billions of floating-point operations per second (2n³ per multiply).
+    pub gflops: f64,
+    /// Multiplies timed.
+    pub repeats: u32,
+}
+
 /// One position of a sequence whose next-token distribution is wanted.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
