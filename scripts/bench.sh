@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The performance benchmark (issue 7): for each real model, naive per-decision scoring vs
-# descry's plan (episode transcripts + shared prefixes computed once) on the repeated-matrix
-# games and the GLEE persuasion sample, side by side in one run: tokens computed, wall
-# seconds, decisions/s, peak memory, model FLOP/s against the cores' measured fp32 matrix
-# multiply rate, and a memory check at 10x the decisions.
+# The performance benchmark (the `descry-bench` binary, crate bench/): for each real model,
+# naive per-decision scoring vs descry's plan (episode transcripts + shared prefixes computed
+# once) on the repeated-matrix games and the GLEE persuasion sample, side by side in one run:
+# tokens computed, wall seconds, decisions/s, peak memory, model FLOP/s against the engine's
+# fp32 matrix-multiply rate (the backend's matmul_rate entry), a memory check at 10x the
+# decisions, and the targets (README, Performance) beside the measured figures.
 #
 #   scripts/bench.sh                          # default subsets: a few minutes per model
 #   scripts/bench.sh --limit 16               # more matrix episodes (later options win)
@@ -24,9 +25,10 @@ models="${BENCH_MODELS:-smollm2-135m-instruct gemma-3-270m}"
 # Matrix episodes are ~5,700 naive tokens each, a GLEE persuasion episode ~28,000.
 defaults=(--limit 4 --limit glee-persuasion=1)
 
-cargo build --release -p descry -p descry-backend-onnx -p descry-game-matrix -p descry-game-persuasion
+# The bench binary finds the plugins beside it, so build them into the same folder.
+cargo build --release -p descry-bench -p descry-backend-onnx -p descry-game-matrix -p descry-game-persuasion
 target_dir="${CARGO_TARGET_DIR:-target}"
-bin="$target_dir/release/descry"
+bin="$target_dir/release/descry-bench"
 out_dir="$target_dir/bench"
 mkdir -p "$out_dir"
 
@@ -37,6 +39,6 @@ for model in $models; do
         exit 1
     fi
     echo "== $model" >&2
-    "$bin" bench --model "$dir" --out "$out_dir/results-$model.json" "${defaults[@]}" "$@" | tee "$out_dir/results-$model.txt"
+    "$bin" --model "$dir" --out "$out_dir/results-$model.json" "${defaults[@]}" "$@" | tee "$out_dir/results-$model.txt"
 done
 echo "results: $out_dir/results-*.json" >&2

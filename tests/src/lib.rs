@@ -60,6 +60,20 @@ pub fn descry() -> Command {
     cmd
 }
 
+/// A `descry-bench` command (the benchmark's own binary, built beside `descry` and the
+/// plugins) running in the repository root.
+pub fn descry_bench() -> Command {
+    let bin = target_dir().join("descry-bench");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace` (scripts/test.sh does)",
+        bin.display()
+    );
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(repo_root());
+    cmd
+}
+
 /// Runs a command and returns its output, printing stderr for the test log.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("spawn descry");

@@ -1,7 +1,9 @@
-//! `descry bench` end to end on the real repeated-matrix data with the smaller real model:
-//! descry's plan (episode transcripts, shared prefixes reused) gives the naive per-decision
-//! method's predictions within 1e-4 while computing fewer tokens, and the JSON holds the
-//! figures the benchmark promises. A bad option fails before any model runs.
+//! The benchmark's own binary (`descry-bench`) end to end on the real repeated-matrix data
+//! with the smaller real model: descry's plan (episode transcripts, shared prefixes reused)
+//! gives the naive per-decision method's predictions within 1e-4 while computing fewer
+//! tokens, and the JSON holds the figures the benchmark promises, the engine's
+//! matrix-multiply rate from the backend and the targets. A bad option fails before any
+//! model runs.
 
 use descry_e2e::*;
 
@@ -10,8 +12,7 @@ fn the_plan_matches_naive_scoring_with_fewer_tokens() {
     let model = model_dir("smollm2-135m-instruct");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
-    let output = run(descry()
-        .arg("bench")
+    let output = run(descry_bench()
         .arg("--model")
         .arg(&model)
         .arg("--out")
@@ -27,6 +28,7 @@ fn the_plan_matches_naive_scoring_with_fewer_tokens() {
         stdout.contains("tokens computed") && stdout.contains("max |naive - plan|"),
         "no table:\n{stdout}"
     );
+    assert!(stdout.contains("targets:") && stdout.contains("token_ratio"), "no targets:\n{stdout}");
 
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -56,6 +58,19 @@ fn the_plan_matches_naive_scoring_with_fewer_tokens() {
         assert!(d[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {d}");
     }
     assert!(v["machine"]["cpu_model"].is_string() && v["settings"]["threads"] == 2);
+    // The matrix-multiply rate is the backend's: one measurement before, one before each
+    // phase, one after.
+    assert_eq!(v["sgemm"]["backend"], "onnx");
+    assert_eq!(v["sgemm"]["n"], 256);
+    let rates = v["sgemm"]["flops_per_s_all"].as_array().expect("flops_per_s_all");
+    assert_eq!(rates.len(), 4, "{}", v["sgemm"]);
+    assert!(rates.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)), "{}", v["sgemm"]);
+    let targets = v["targets"].as_array().expect("targets");
+    assert!(
+        targets.iter().any(|t| t["what"].as_str().is_some_and(|w| w.starts_with("max_abs_diff"))
+            && t["met"] == true),
+        "the prediction target is judged and met: {targets:?}"
+    );
 }
 
 #[test]
@@ -64,9 +79,8 @@ fn bad_bench_options_fail_before_any_model_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
     let bench = || {
-        let mut cmd = descry();
-        cmd.arg("bench")
-            .arg("--model")
+        let mut cmd = descry_bench();
+        cmd.arg("--model")
             .arg(&model)
             .arg("--out")
             .arg(&out)
@@ -81,5 +95,13 @@ fn bad_bench_options_fail_before_any_model_runs() {
     let output = run(bench().args(["--limit", "0"]));
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--limit 0"));
+    let output = run(bench().args(["--engine", "novalue"]));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--engine novalue"));
+    // The backend checks its own table before any data is read: an unknown key is named.
+    let output = run(bench().args(["--engine", "no_such_key=1", "--skip-full-plan"]));
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("no_such_key") && err.contains("rejects the settings"), "{err}");
     assert!(!out.exists(), "nothing is written when the options are wrong");
 }
