@@ -7,7 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
-pub mod bench;
+
 pub mod config;
 pub mod data;
 pub mod fetch;

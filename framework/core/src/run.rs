@@ -2,7 +2,7 @@
 //! that is not already in the store.
 
 use crate::{
-    config::{descry_home, BackendOptions, Study},
+    config::Study,
     data::{resolve_games, GameData, GameError, StudyGame},
     inspect::resolve_format,
     model::{ModelError, ModelFolder},
@@ -12,15 +12,21 @@ use crate::{
     },
     prompt::PromptFormat,
     record::UnitRef,
-    registry::Registry,
+    registry::{LoadedBackend, Registry},
     score::{chunks, score_sequences},
     store::{PredictionRow, StoreError, UnitStore},
 };
-use abi_stable::std_types::RStr;
-use descry_abi::backend::ModelBox;
+use descry_abi::{
+    backend::ModelBox,
+    types::{BackendSettings, ModelLoadRequest, SettingsProblem, SettingsScope},
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, path::PathBuf, time::Instant};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 /// Why a run stopped. Configuration problems are found before any scoring starts.
 #[derive(Debug, thiserror::Error)]
@@ -144,19 +150,21 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
             "config key `games`: the study lists no games; add a [games.NAME] table".into(),
         ));
     }
-    if registry.backend(&study.backend.plugin).is_none() {
+    let Some(backend) = registry.backend(&study.backend.plugin) else {
         return Err(RunError::NoBackend(study.backend.plugin.clone()));
-    }
+    };
+    check_backend(study, backend)?;
+    let artifacts = backend.info.artifacts.to_string();
     let games = resolve_games(study, registry)?;
     let mut models: Vec<StudyModel> = Vec::new();
     let mut pairs = Vec::new();
     for (i, pair) in study.pairs.iter().enumerate() {
         let mut labels = Vec::new();
         for (role, m) in [("base", &pair.base), ("aligned", &pair.aligned)] {
-            let folder = ModelFolder::open(&m.folder()).map_err(|source| RunError::Model {
-                key: format!("pairs[{i}].{role}.path"),
-                source,
-            })?;
+            let key = format!("pairs[{i}].{role}.path");
+            let folder = ModelFolder::open(&m.folder())
+                .and_then(|f| f.check_artifacts(&artifacts).map(|()| f))
+                .map_err(|source| RunError::Model { key: key.clone(), source })?;
             let format = resolve_format(&m.format, role);
             if format == PromptFormat::Chat && !folder.has_chat_template() && m.format == "chat" {
                 return Err(RunError::Model {
@@ -305,43 +313,85 @@ pub struct UnitSummary {
     pub seconds: f64,
 }
 
-/// The backend spec a model is loaded with (JSON for the backend plugin).
-pub fn backend_spec(options: &BackendOptions, model_dir: &std::path::Path) -> String {
-    let library = options
-        .ort_library
-        .as_ref()
-        .map(|p| p.relative())
-        .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
-        .unwrap_or_else(|| descry_home().join("onnxruntime").join("libonnxruntime.so.1.31.1"));
-    serde_json::json!({
-        "path": model_dir,
-        "device": options.device,
-        "threads": options.threads,
-        "token_budget": options.batch_tokens,
-        "graph_optimization": options.graph_optimization,
-        // A shared beginning shorter than this is not worth a separate pass; `usize::MAX`
-        // turns reuse off.
-        "min_shared_prefix": if options.prefix_reuse { 32 } else { u32::MAX as usize },
-        "ort_dylib": library,
-    })
-    .to_string()
+/// The settings a study's models are loaded with: its `[backend]` table and the chosen
+/// backend's own table, verbatim.
+pub fn backend_settings(study: &Study) -> BackendSettings {
+    let options = &study.backend;
+    BackendSettings {
+        device: options.device.as_str().into(),
+        threads: u32::try_from(options.threads).unwrap_or(u32::MAX),
+        token_budget: options.batch_tokens as u64,
+        prefix_reuse: options.prefix_reuse,
+        prefix_cache_tokens: options.prefix_cache_tokens.into(),
+        engine_json: options.engine_table().to_string().into(),
+        base_dir: study.origin.base_dir().to_string_lossy().as_ref().into(),
+    }
 }
 
-/// Loads a model through the study's backend.
+/// The config key of a backend's settings problem.
+pub fn settings_key(plugin: &str, problem: &SettingsProblem) -> String {
+    match problem.scope {
+        SettingsScope::Engine => format!("backend.{plugin}.{}", problem.key),
+        SettingsScope::Shared => match problem.key.as_str() {
+            "token_budget" => "backend.batch_tokens".to_string(),
+            key => format!("backend.{key}"),
+        },
+    }
+}
+
+/// Asks the study's backend to check its settings, before any data is read: every
+/// problem is named by its config key and the layer (file, variable, `--set`) it came from.
+fn check_backend(study: &Study, backend: &LoadedBackend) -> Result<(), RunError> {
+    let plugin = study.backend.plugin.as_str();
+    let problems = backend.backend.check(&backend_settings(study)).into_result().map_err(|e| {
+        RunError::Config(format!("backend `{plugin}` could not check its settings: {e}"))
+    })?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let key = settings_key(plugin, p);
+            format!("config key `{key}` from {}: {}", study.origin.source_of(&key), p.reason)
+        })
+        .collect();
+    Err(RunError::Config(lines.join("\n")))
+}
+
+/// Loads a model folder through a backend plugin with the given settings.
+pub fn load_model_with(
+    registry: &Registry,
+    plugin: &str,
+    model_dir: &Path,
+    settings: &BackendSettings,
+) -> Result<ModelBox, RunError> {
+    let backend =
+        registry.backend(plugin).ok_or_else(|| RunError::NoBackend(plugin.to_string()))?;
+    let request = ModelLoadRequest {
+        model_dir: model_dir.to_string_lossy().as_ref().into(),
+        settings: settings.clone(),
+    };
+    backend.backend.load(&request).into_result().map_err(|e| RunError::BackendLoad {
+        backend: plugin.to_string(),
+        model: model_dir.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Loads a model of the study through the study's backend.
 pub fn load_backend_model(
     study: &Study,
     registry: &Registry,
     model: &StudyModel,
 ) -> Result<ModelBox, RunError> {
-    let backend = registry
-        .backend(&study.backend.plugin)
-        .ok_or_else(|| RunError::NoBackend(study.backend.plugin.clone()))?;
-    let spec = backend_spec(&study.backend, &model.folder.dir);
-    backend.backend.load(RStr::from_str(&spec)).into_result().map_err(|e| RunError::BackendLoad {
-        backend: study.backend.plugin.clone(),
-        model: model.name.clone(),
-        reason: e.to_string(),
-    })
+    load_model_with(registry, &study.backend.plugin, &model.folder.dir, &backend_settings(study))
+        .map_err(|e| match e {
+            RunError::BackendLoad { backend, reason, .. } => {
+                RunError::BackendLoad { backend, model: model.name.clone(), reason }
+            }
+            other => other,
+        })
 }
 
 /// Runs every unit of a prepared study, resuming from the store.
