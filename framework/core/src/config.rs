@@ -144,7 +144,7 @@ pub struct PluginsSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BackendOptions {
-    /// Backend plugin name.
+    /// Backend plugin name (empty: the one backend plugin loaded).
     pub plugin: String,
     /// `cpu` or `cuda:N`.
     pub device: String,
@@ -169,15 +169,10 @@ pub struct BackendOptions {
 pub const BACKEND_KEYS: &[&str] =
     &["plugin", "device", "threads", "batch_tokens", "prefix_reuse", "prefix_cache_tokens"];
 
-/// Keys that used to sit in `[backend]` and now belong to a backend's table: (old key,
-/// backend, key in its table).
-const MOVED_BACKEND_KEYS: &[(&str, &str, &str)] =
-    &[("graph_optimization", "onnx", "graph_optimization"), ("ort_library", "onnx", "library")];
-
 impl Default for BackendOptions {
     fn default() -> Self {
         BackendOptions {
-            plugin: "onnx".into(),
+            plugin: String::new(),
             device: "cpu".into(),
             threads: 0,
             batch_tokens: 8192,
@@ -189,32 +184,16 @@ impl Default for BackendOptions {
 }
 
 impl BackendOptions {
-    /// The chosen backend's own table as JSON (`{}` when the study has none).
-    pub fn engine_table(&self) -> serde_json::Value {
-        self.engines.get(&self.plugin).cloned().unwrap_or_else(|| serde_json::json!({}))
+    /// A backend's own table as JSON (`{}` when the study has none).
+    pub fn engine_table(&self, plugin: &str) -> serde_json::Value {
+        self.engines.get(plugin).cloned().unwrap_or_else(|| serde_json::json!({}))
     }
 
-    /// What the schema cannot say about `[backend]`: every key beyond [`BACKEND_KEYS`] must
-    /// be a backend's table, and a key that moved into one says where it went.
-    fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
-        for (key, value) in &self.engines {
-            let source = origin.source_of(&format!("backend.{key}"));
-            if let Some((_, plugin, new)) = MOVED_BACKEND_KEYS.iter().find(|(old, ..)| old == key) {
-                return Err(ConfigError::Invalid(format!(
-                    "config key `backend.{key}` from {source}: moved to the backend's own table; \
-                     write it as `{new} = ...` under `[backend.{plugin}]` (or --set \
-                     backend.{plugin}.{new}=...)"
-                )));
-            }
-            if !value.is_object() {
-                return Err(ConfigError::Invalid(format!(
-                    "config key `backend.{key}` from {source}: unknown key; `[backend]` takes {} \
-                     and one table per backend (`[backend.PLUGIN]`, e.g. `[backend.onnx]`)",
-                    BACKEND_KEYS.join(", ")
-                )));
-            }
-        }
-        Ok(())
+    /// Keys beyond [`BACKEND_KEYS`] that are not tables: unknown keys, or keys of a
+    /// backend's own table written in `[backend]` itself. Only the loaded backends can say
+    /// which (see `backend::check_backend_keys`).
+    pub fn stray_keys(&self) -> impl Iterator<Item = &str> {
+        self.engines.iter().filter(|(_, v)| !v.is_object()).map(|(k, _)| k.as_str())
     }
 }
 
@@ -584,7 +563,6 @@ impl Study {
         if !(-1.0..=1.0).contains(&self.filters.min_correlation) {
             return bad("filters.min_correlation", "must be between -1 and 1");
         }
-        self.backend.validate(&self.origin)?;
         if self.backend.batch_tokens == 0 {
             return bad("backend.batch_tokens", "must be at least 1");
         }
@@ -643,7 +621,7 @@ impl Study {
     }
 }
 
-/// `$DESCRY_HOME`, default `$HOME/.cache/descry`: models, the ONNX Runtime library and
+/// `$DESCRY_HOME`, default `$HOME/.cache/descry`: models, engine runtime libraries and
 /// fetched data live there, outside any repository.
 pub fn descry_home() -> PathBuf {
     if let Some(home) = std::env::var_os("DESCRY_HOME") {

@@ -104,7 +104,7 @@ pub struct PluginListing {
 
 /// True for files named like descry plugin libraries on this platform: `libdescry_*.so`,
 /// `libdescry_*.dylib` or `descry_*.dll`. The name rule keeps the scan away from other
-/// shared libraries that live beside the binary (ONNX Runtime and its providers would
+/// shared libraries that live beside the binary (an engine's runtime and its providers would
 /// otherwise be opened, run their initialisers and be reported as broken plugins).
 pub fn is_plugin_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
