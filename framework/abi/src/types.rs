@@ -13,7 +13,7 @@ use abi_stable::{
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct PluginInfo {
-    /// Unique name the config refers to (e.g. `matrix`, `onnx`, `metrics`).
+    /// Unique name the config refers to (e.g. `matrix`, `metrics`, a backend's engine name).
     pub name: RString,
     /// The plugin's own version.
     pub version: RString,
@@ -177,6 +177,19 @@ pub struct BackendInfo {
     /// backend loads (`artifacts.<name>` in `descry-model.json`). The host checks that a
     /// study's model folders hold them before any data is read.
     pub artifacts: RString,
+    /// Keys that earlier versions of descry took in `[backend]` and this backend now takes
+    /// in its own table, so that a study still using one is told where it went.
+    pub moved_keys: RVec<MovedKey>,
+}
+
+/// A `[backend]` key that moved into a backend's own table.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct MovedKey {
+    /// The old key in `[backend]`.
+    pub old: RString,
+    /// Its key in `[backend.<plugin>]`.
+    pub new: RString,
 }
 
 /// How the host asks a backend to run: the settings every engine understands, from the

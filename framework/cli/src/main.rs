@@ -69,8 +69,9 @@ pub enum Command {
         #[arg(long)]
         naive: bool,
     },
-    /// Build a scoring-ready model folder (ONNX graph, tokenizer, chat template, manifest)
-    /// from a GGUF file or a Hugging Face checkpoint folder. No network, no Python.
+    /// Build a scoring-ready model folder (the engine's graph, tokenizer, chat template,
+    /// manifest) from a GGUF file or a Hugging Face checkpoint folder. No network, no Python.
+    /// Runs the importer `descry-import` installed beside this binary.
     Import {
         /// A `.gguf` file, or a folder with `config.json` + `*.safetensors` + `tokenizer.json`.
         source: PathBuf,
@@ -83,7 +84,7 @@ pub enum Command {
         /// Replace an existing model folder.
         #[arg(long)]
         force: bool,
-        /// Store weights in `model.onnx.data` even below 2 GB.
+        /// Store the weights in a data file beside the graph even below 2 GB.
         #[arg(long)]
         external_data: bool,
         /// Linear-layer weights: `f32` (as imported; reproduces the golden log-probs) or
@@ -103,9 +104,9 @@ pub enum Command {
         /// How many most likely next tokens to list per position.
         #[arg(long, default_value_t = 10)]
         top: u32,
-        /// Backend plugin.
-        #[arg(long, default_value = "onnx")]
-        backend: String,
+        /// Backend plugin (default: the one backend plugin loaded).
+        #[arg(long)]
+        backend: Option<String>,
         /// `cpu` or `cuda:N`.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -115,9 +116,11 @@ pub enum Command {
         /// Token budget of one forward batch.
         #[arg(long, default_value_t = 8192)]
         batch_tokens: usize,
-        /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else $DESCRY_HOME/onnxruntime).
-        #[arg(long)]
-        ort_library: Option<PathBuf>,
+        /// A setting of the backend's own table, as in a study's `[backend.PLUGIN]`
+        /// (repeatable; the value parses as TOML, else it is a string), e.g.
+        /// `--engine graph_optimization=basic`. `descry plugins` lists the backends.
+        #[arg(long = "engine", value_name = "KEY=VALUE")]
+        engine: Vec<String>,
         /// Prompts per scoring call.
         #[arg(long, default_value_t = 8)]
         batch: usize,
@@ -132,65 +135,6 @@ pub enum Command {
     Report {
         /// The run folder.
         run_dir: PathBuf,
-    },
-    /// Benchmark: score real data sets (repeated matrix games, GLEE persuasion) the naive way
-    /// (one forward pass per decision) and with descry's plan (episode transcripts, shared
-    /// prefixes computed once), side by side: tokens, wall time, decisions/s, peak memory,
-    /// model FLOP/s against the cores' measured fp32 matrix-multiply rate. Writes JSON.
-    Bench {
-        /// The model folder.
-        #[arg(long)]
-        model: PathBuf,
-        /// The JSON file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Bench only the first N episodes of each data set (the naive method is slow):
-        /// `--limit N` for every data set, `--limit NAME=N` for one (repeatable).
-        #[arg(long, value_name = "N|NAME=N")]
-        limit: Vec<String>,
-        /// Intra-op threads for the model and the matrix-multiply measurement (0: one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        /// Token budget of one forward batch.
-        #[arg(long, default_value_t = 2048)]
-        batch_tokens: usize,
-        /// Tokens per scoring request (default: 4 x batch tokens, as `descry run`).
-        #[arg(long)]
-        request_tokens: Option<usize>,
-        /// The data root holding `akata/` and `glee/` (default: ../shared/data, else
-        /// $DESCRY_HOME/data).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Data sets to bench (repeatable; default: all): matrix-repeated, glee-persuasion.
-        #[arg(long = "data-set", value_name = "NAME")]
-        data_sets: Vec<String>,
-        /// The memory check: the plan on N and on 10 N episodes of the matrix set (0: skip).
-        /// N should fill a forward batch (about 900 tokens an episode), so that the check
-        /// compares data sizes, not a part-filled batch with a full one. With --full-plan
-        /// the check is a tenth of the episodes against all of them instead.
-        #[arg(long, default_value_t = 3)]
-        memory_episodes: usize,
-        /// Backend plugin (it must understand `min_shared_prefix`).
-        #[arg(long, default_value = "onnx")]
-        backend: String,
-        /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else $DESCRY_HOME/onnxruntime).
-        #[arg(long)]
-        ort_library: Option<PathBuf>,
-        /// Side of the square fp32 matrix multiply that measures the cores.
-        #[arg(long, default_value_t = 1024)]
-        sgemm_size: usize,
-        /// Also run the plan over every episode of each data set (measured tokens, time and
-        /// memory for the whole set; the naive method's tokens for it are exact without
-        /// running it, its time is extrapolated from the benched subset).
-        #[arg(long)]
-        full_plan: bool,
-        /// Do not plan the whole data sets for the planner-only token figures.
-        #[arg(long)]
-        skip_full_plan: bool,
-        /// Internal: run one phase (`naive` or `plan`) of one data set and write its result
-        /// to --out (the parent runs each phase in its own process to measure its memory).
-        #[arg(long, hide = true)]
-        phase: Option<String>,
     },
     /// Per game and variant: episodes, decision points, human outcomes, what was skipped and
     /// why, and one rendered sample prompt (also as each configured model reads it).

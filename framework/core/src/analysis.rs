@@ -6,7 +6,7 @@
 //! settings, so `descry report RUN_DIR` recomputes the same tables from the store.
 
 use crate::significance::{binomial_upper_tail, wilcoxon_signed_rank_greater};
-use crate::{registry::Registry, run::PairStatus, store::PredictionRow};
+use crate::{registry::Registry, store::PredictionRow, study::PairStatus};
 use descry_abi::types::MetricInput;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

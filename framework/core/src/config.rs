@@ -56,6 +56,45 @@ pub struct Study {
     pub filters: FiltersSection,
     /// Metrics and statistics.
     pub analysis: AnalysisSection,
+    /// Where each value came from (file, variable, `--set`), for messages about keys that
+    /// only a plugin can check. Not part of the study's content.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// The layers a study was built from, kept to say which one supplied a key.
+#[derive(Clone, Default)]
+pub struct Origin {
+    figment: Option<Figment>,
+    file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin").field("file", &self.file).finish_non_exhaustive()
+    }
+}
+
+impl Origin {
+    /// Where the value of a dotted key came from: `study file PATH`, `--set ...`,
+    /// `environment variable ...`, or `the defaults`.
+    pub fn source_of(&self, key: &str) -> String {
+        let metadata = self.figment.as_ref().and_then(|f| f.find_metadata(key));
+        match metadata {
+            Some(m) => match &m.source {
+                Some(figment::Source::File(path)) => format!("study file {}", path.display()),
+                Some(src) => format!("{} ({src})", m.name),
+                None => m.name.to_string(),
+            },
+            None => "the defaults".into(),
+        }
+    }
+
+    /// The folder relative paths of plugin tables are relative to: the study file's
+    /// folder, else the working directory (empty).
+    pub fn base_dir(&self) -> PathBuf {
+        self.file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf).unwrap_or_default()
+    }
 }
 
 /// `[study]`
@@ -101,40 +140,60 @@ pub struct PluginsSection {
     pub paths: Vec<RelativePathBuf>,
 }
 
-/// `[backend]`, and the per-model overrides.
+/// `[backend]`: the settings every backend understands, and each backend's own table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct BackendOptions {
-    /// Backend plugin name.
+    /// Backend plugin name (empty: the one backend plugin loaded).
     pub plugin: String,
     /// `cpu` or `cuda:N`.
     pub device: String,
-    /// Intra-op threads (0: one per core).
+    /// Compute threads (0: one per core).
     pub threads: usize,
     /// Token budget of one forward batch (bounds memory).
     pub batch_tokens: usize,
-    /// ONNX Runtime graph optimisation level: `disable`, `basic`, `extended`, `all`.
-    pub graph_optimization: String,
-    /// Compute a beginning shared by several sequences once and reuse its key/values.
+    /// Compute a beginning shared by several sequences once and reuse its work.
     /// Off: every sequence runs from its first token (the published method's cost).
     pub prefix_reuse: bool,
-    /// Path of the ONNX Runtime shared library (else `ORT_DYLIB_PATH`, else the setup
-    /// script's location).
-    #[serde(serialize_with = "serialize_opt_relative", skip_serializing_if = "Option::is_none")]
-    pub ort_library: Option<RelativePathBuf>,
+    /// Work of shared prefixes kept from one scoring call to the next, in tokens (unset:
+    /// the backend's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_tokens: Option<u64>,
+    /// `[backend.PLUGIN]`: each backend's own settings, given to that backend verbatim and
+    /// checked by it when the study is prepared (see `descry plugins` for what each takes).
+    #[serde(flatten)]
+    pub engines: BTreeMap<String, serde_json::Value>,
 }
+
+/// The keys of `[backend]` itself; any other key must be a backend's table.
+pub const BACKEND_KEYS: &[&str] =
+    &["plugin", "device", "threads", "batch_tokens", "prefix_reuse", "prefix_cache_tokens"];
 
 impl Default for BackendOptions {
     fn default() -> Self {
         BackendOptions {
-            plugin: "onnx".into(),
+            plugin: String::new(),
             device: "cpu".into(),
             threads: 0,
             batch_tokens: 8192,
-            graph_optimization: "all".into(),
             prefix_reuse: true,
-            ort_library: None,
+            prefix_cache_tokens: None,
+            engines: BTreeMap::new(),
         }
+    }
+}
+
+impl BackendOptions {
+    /// A backend's own table as JSON (`{}` when the study has none).
+    pub fn engine_table(&self, plugin: &str) -> serde_json::Value {
+        self.engines.get(plugin).cloned().unwrap_or_else(|| serde_json::json!({}))
+    }
+
+    /// Keys beyond [`BACKEND_KEYS`] that are not tables: unknown keys, or keys of a
+    /// backend's own table written in `[backend]` itself. Only the loaded backends can say
+    /// which (see `backend::check_backend_keys`).
+    pub fn stray_keys(&self) -> impl Iterator<Item = &str> {
+        self.engines.iter().filter(|(_, v)| !v.is_object()).map(|(k, _)| k.as_str())
     }
 }
 
@@ -308,6 +367,7 @@ pub enum ConfigError {
 /// Builds the layered configuration.
 pub struct ConfigLoader {
     figment: Figment,
+    file: Option<PathBuf>,
 }
 
 impl ConfigLoader {
@@ -377,12 +437,13 @@ impl ConfigLoader {
             figment =
                 figment.merge(Named { name: format!("--set {arg}"), key: key.to_string(), value });
         }
-        Ok(ConfigLoader { figment })
+        Ok(ConfigLoader { figment, file: study_file.map(Path::to_path_buf) })
     }
 
     /// Extracts and validates the study.
     pub fn study(&self) -> Result<Study, ConfigError> {
-        let study: Study = self.figment.extract().map_err(describe_figment_errors)?;
+        let mut study: Study = self.figment.extract().map_err(describe_figment_errors)?;
+        study.origin = Origin { figment: Some(self.figment.clone()), file: self.file.clone() };
         study.validate()?;
         Ok(study)
     }
@@ -560,7 +621,7 @@ impl Study {
     }
 }
 
-/// `$DESCRY_HOME`, default `$HOME/.cache/descry`: models, the ONNX Runtime library and
+/// `$DESCRY_HOME`, default `$HOME/.cache/descry`: models, engine runtime libraries and
 /// fetched data live there, outside any repository.
 pub fn descry_home() -> PathBuf {
     if let Some(home) = std::env::var_os("DESCRY_HOME") {

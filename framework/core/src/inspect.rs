@@ -6,19 +6,173 @@ use crate::{
     model::ModelFolder,
     prompt::PromptFormat,
     registry::Registry,
+    study::resolve_format,
 };
 use abi_stable::std_types::RStr;
 use descry_abi::types::DecisionPoint;
-use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use serde::Serialize;
+use serde_json::Value;
+use std::{collections::BTreeMap, path::PathBuf};
 
 /// Metadata fields with at most this many distinct values are broken down in the summary.
 const MAX_BREAKDOWN_VALUES: usize = 16;
 
-/// The inspection of a study: one JSON object per game, and whether any game failed.
+/// The inspection of a study: per game what its data holds and how each variant renders,
+/// and the models the samples were rendered for.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectionReport {
+    /// One entry per game of the study.
+    pub games: Vec<GameInspection>,
+    /// The study's models that could be opened.
+    pub models: Vec<ModelInspection>,
+}
+
+/// What one game holds, or why it could not be read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum GameInspection {
+    /// The game was read.
+    Loaded(Box<GameSummary>),
+    /// The game could not be read or rendered.
+    Failed {
+        /// The study's name of the game.
+        name: String,
+        /// Its plugin.
+        plugin: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Counts of decision points: how many, their outcomes, the weighted target rate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Counts {
+    /// Decision points.
+    pub decision_points: usize,
+    /// Chosen option → points (individual outcomes).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<String, usize>,
+    /// Weighted mean of aggregate outcome rates, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<TargetRate>,
+}
+
+/// The weighted mean rate of aggregate outcomes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TargetRate {
+    /// Σ rate·weight / Σ weight.
+    pub weighted_mean: f64,
+    /// Σ weight.
+    pub total_weight: f64,
+}
+
+/// A game's data and variants.
+#[derive(Debug, Clone, Serialize)]
+pub struct GameSummary {
+    /// The study's name of the game.
+    pub name: String,
+    /// Its plugin.
+    pub plugin: String,
+    /// Its analysis family.
+    pub family: String,
+    /// The data path read.
+    pub data: PathBuf,
+    /// Episodes read (after `limit`).
+    pub episodes: usize,
+    /// Episodes before `limit`.
+    pub episodes_before_limit: usize,
+    /// Decision options with their surface forms.
+    pub options: Vec<OptionInspection>,
+    /// The option whose probability is the prediction.
+    pub target_option: String,
+    /// Items the loader skipped, with reasons.
+    pub skipped: Skipped,
+    /// Flag → points carrying it.
+    pub flags: BTreeMap<String, usize>,
+    /// Round → points.
+    pub rounds: BTreeMap<u32, usize>,
+    /// Metadata field → value → counts (fields with few distinct values).
+    pub breakdown: BTreeMap<String, BTreeMap<String, Counts>>,
+    /// One entry per variant the study runs.
+    pub variants: Vec<VariantInspection>,
+    /// All points.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// A decision option.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionInspection {
+    /// Its id.
+    pub id: String,
+    /// Its surface forms.
+    pub surface_forms: Vec<String>,
+}
+
+/// What a loader skipped.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Items skipped.
+    pub count: usize,
+    /// Reason → items.
+    pub reasons: BTreeMap<String, usize>,
+}
+
+/// One variant and a sample rendered in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantInspection {
+    /// Its name.
+    pub name: String,
+    /// Whether renderings form a transcript.
+    pub transcript: Option<bool>,
+    /// What it is.
+    pub description: Option<String>,
+    /// A real decision point rendered (absent when the game has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+/// A rendered decision point.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// The point's id.
+    pub decision_point: String,
+    /// Its round.
+    pub round: u32,
+    /// The messages.
+    pub messages: Vec<SampleMessage>,
+    /// The answer prefix.
+    pub answer_prefix: String,
+    /// Model name → the text it reads (or the error that stopped it).
+    pub texts: BTreeMap<String, String>,
+}
+
+/// One message of a sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Its text.
+    pub content: String,
+}
+
+/// A model the samples were rendered for.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInspection {
+    /// Its name in the study.
+    pub name: String,
+    /// Its folder.
+    pub path: PathBuf,
+    /// How it is prompted.
+    pub format: PromptFormat,
+    /// Its architecture.
+    pub architecture: String,
+}
+
+/// The inspection of a study, and whether any game or model failed.
 pub struct Inspection {
-    /// `{"games": [...], "models": [...]}`.
-    pub report: Value,
+    /// What was found.
+    pub report: InspectionReport,
     /// Errors, one line each (a game that failed to load, a model that failed to open).
     pub errors: Vec<String>,
 }
@@ -47,10 +201,14 @@ pub fn inspect(study: &Study, registry: &Registry) -> Result<Inspection, GameErr
     let mut render_errors = Vec::new();
     for game in &games {
         match inspect_game(game, &models, &mut render_errors) {
-            Ok(v) => out.push(v),
+            Ok(summary) => out.push(GameInspection::Loaded(Box::new(summary))),
             Err(e) => {
                 errors.push(e.to_string());
-                out.push(json!({"name": game.name, "plugin": game.info.plugin.name.as_str(), "error": e.to_string()}));
+                out.push(GameInspection::Failed {
+                    name: game.name.clone(),
+                    plugin: game.info.plugin.name.to_string(),
+                    error: e.to_string(),
+                });
             }
         }
     }
@@ -59,21 +217,16 @@ pub fn inspect(study: &Study, registry: &Registry) -> Result<Inspection, GameErr
     for (model, error, game, variant) in render_errors {
         errors.push(format!("model `{model}` cannot render the sample of game `{game}`, variant `{variant}`: {error}"));
     }
-    let model_list: Vec<Value> = models
+    let models = models
         .iter()
-        .map(|(name, f, format)| json!({"name": name, "path": f.dir, "format": format, "architecture": f.manifest.architecture}))
+        .map(|(name, f, format)| ModelInspection {
+            name: name.clone(),
+            path: f.dir.clone(),
+            format: *format,
+            architecture: f.manifest.architecture.clone(),
+        })
         .collect();
-    Ok(Inspection { report: json!({"games": out, "models": model_list}), errors })
-}
-
-/// `native` means plain text for a base model and the chat template for an aligned one.
-pub fn resolve_format(format: &str, role: &str) -> PromptFormat {
-    match (format, role) {
-        ("plain", _) => PromptFormat::Plain,
-        ("chat", _) => PromptFormat::Chat,
-        (_, "aligned") => PromptFormat::Chat,
-        _ => PromptFormat::Plain,
-    }
+    Ok(Inspection { report: InspectionReport { games: out, models }, errors })
 }
 
 fn outcome_key(point: &DecisionPoint) -> Option<String> {
@@ -99,15 +252,15 @@ impl Tally {
             }
         }
     }
-    fn json(&self) -> Value {
-        let mut v = json!({"decision_points": self.points});
-        if !self.options.is_empty() {
-            v["outcomes"] = json!(self.options);
+    fn counts(&self) -> Counts {
+        Counts {
+            decision_points: self.points,
+            outcomes: self.options.clone(),
+            target_rate: (self.rate_weight > 0.0).then(|| TargetRate {
+                weighted_mean: self.rate_sum / self.rate_weight,
+                total_weight: self.rate_weight,
+            }),
         }
-        if self.rate_weight > 0.0 {
-            v["target_rate"] = json!({"weighted_mean": self.rate_sum / self.rate_weight, "total_weight": self.rate_weight});
-        }
-        v
     }
 }
 
@@ -118,7 +271,7 @@ fn inspect_game(
     game: &StudyGame,
     models: &[(String, ModelFolder, PromptFormat)],
     render_errors: &mut Vec<RenderError>,
-) -> Result<Value, GameError> {
+) -> Result<GameSummary, GameError> {
     let data = game.load()?;
     let mut total = Tally::default();
     let mut by_field: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
@@ -143,16 +296,14 @@ fn inspect_game(
             }
         }
     }
-    let breakdown: Map<String, Value> = by_field
+    let breakdown = by_field
         .into_iter()
         .filter(|(_, values)| values.len() <= MAX_BREAKDOWN_VALUES)
-        .map(|(k, values)| {
-            (k, Value::Object(values.into_iter().map(|(v, t)| (v, t.json())).collect()))
-        })
+        .map(|(k, values)| (k, values.into_iter().map(|(v, t)| (v, t.counts())).collect()))
         .collect();
-    let mut skipped_reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for s in &data.skipped {
-        *skipped_reasons.entry(s.reason.to_string()).or_default() += 1;
+        *reasons.entry(s.reason.to_string()).or_default() += 1;
     }
     // A sample late enough in its episode to show some history, but not the longest.
     let sample = data.episodes.iter().find(|e| !e.decisions.is_empty()).map(|e| {
@@ -162,78 +313,76 @@ fn inspect_game(
     let mut variants = Vec::new();
     for name in &game.variants {
         let variant = game.info.variants.iter().find(|v| v.name.as_str() == name);
-        let mut v = json!({
-            "name": name,
-            "transcript": variant.map(|v| v.transcript),
-            "description": variant.map(|v| v.description.to_string()),
-        });
+        let mut v = VariantInspection {
+            name: name.clone(),
+            transcript: variant.map(|v| v.transcript),
+            description: variant.map(|v| v.description.to_string()),
+            sample: None,
+        };
         if let Some(point) = &sample {
-            match game.plugin.game.render(point, RStr::from_str(name)).into_result() {
-                Ok(prompt) => {
-                    let messages: Vec<Value> = prompt
-                        .messages
-                        .iter()
-                        .map(|m| json!({"role": m.role.as_str(), "content": m.content.as_str()}))
-                        .collect();
-                    let mut texts = Map::new();
-                    for (model, folder, format) in models {
-                        let text = folder.render(&prompt, *format).unwrap_or_else(|e| {
-                            let e = e.to_string();
-                            if !render_errors
-                                .iter()
-                                .any(|(m, known, _, _)| m == model && *known == e)
-                            {
-                                render_errors.push((
-                                    model.clone(),
-                                    e.clone(),
-                                    game.name.clone(),
-                                    name.clone(),
-                                ));
-                            }
-                            format!("(error: {e})")
-                        });
-                        texts.insert(model.clone(), Value::String(text));
-                    }
-                    v["sample"] = json!({
-                        "decision_point": point.id.as_str(),
-                        "round": point.round,
-                        "messages": messages,
-                        "answer_prefix": prompt.answer_prefix.as_str(),
-                        "texts": texts,
-                    });
-                }
-                Err(e) => {
-                    return Err(GameError::Load {
+            let prompt =
+                game.plugin.game.render(point, RStr::from_str(name)).into_result().map_err(
+                    |e| GameError::Load {
                         game: game.name.clone(),
                         path: game.data_path.clone(),
                         reason: format!("rendering variant `{name}`: {e}"),
-                    })
-                }
+                    },
+                )?;
+            let mut texts = BTreeMap::new();
+            for (model, folder, format) in models {
+                let text = folder.render(&prompt, *format).unwrap_or_else(|e| {
+                    let e = e.to_string();
+                    if !render_errors.iter().any(|(m, known, _, _)| m == model && *known == e) {
+                        render_errors.push((
+                            model.clone(),
+                            e.clone(),
+                            game.name.clone(),
+                            name.clone(),
+                        ));
+                    }
+                    format!("(error: {e})")
+                });
+                texts.insert(model.clone(), text);
             }
+            v.sample = Some(Sample {
+                decision_point: point.id.to_string(),
+                round: point.round,
+                messages: prompt
+                    .messages
+                    .iter()
+                    .map(|m| SampleMessage {
+                        role: m.role.to_string(),
+                        content: m.content.to_string(),
+                    })
+                    .collect(),
+                answer_prefix: prompt.answer_prefix.to_string(),
+                texts,
+            });
         }
         variants.push(v);
     }
-    let mut out = json!({
-        "name": game.name,
-        "plugin": game.info.plugin.name.as_str(),
-        "family": game.info.family.as_str(),
-        "data": game.data_path,
-        "episodes": data.episodes.len(),
-        "episodes_before_limit": data.episodes_total,
-        "decision_points": total.points,
-        "options": game.info.options.iter().map(|o| json!({"id": o.id.as_str(), "surface_forms": o.surface_forms.iter().map(|s| s.as_str()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        "target_option": game.info.target_option.as_str(),
-        "skipped": {"count": data.skipped.len(), "reasons": skipped_reasons},
-        "flags": flags,
-        "rounds": rounds.into_iter().map(|(r, n)| (r.to_string(), json!(n))).collect::<Map<_, _>>(),
-        "breakdown": breakdown,
-        "variants": variants,
-    });
-    let t = total.json();
-    for key in ["outcomes", "target_rate"] {
-        if let Some(v) = t.get(key) {
-            out[key] = v.clone();
-        }
-    }
-    Ok(out)
+    Ok(GameSummary {
+        name: game.name.clone(),
+        plugin: game.info.plugin.name.to_string(),
+        family: game.info.family.to_string(),
+        data: game.data_path.clone(),
+        episodes: data.episodes.len(),
+        episodes_before_limit: data.episodes_total,
+        options: game
+            .info
+            .options
+            .iter()
+            .map(|o| OptionInspection {
+                id: o.id.to_string(),
+                surface_forms: o.surface_forms.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect(),
+        target_option: game.info.target_option.to_string(),
+        skipped: Skipped { count: data.skipped.len(), reasons },
+        flags,
+        rounds,
+        breakdown,
+        variants,
+        counts: total.counts(),
+    })
 }

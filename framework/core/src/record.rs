@@ -7,10 +7,10 @@
 
 use crate::{
     analysis::AnalysisSettings,
-    run::PairStatus,
     store::{
         predictions_files, select_planned, write_file_atomic, PredictionRow, StoreError, UnitStore,
     },
+    study::PairStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::{

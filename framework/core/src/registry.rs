@@ -13,7 +13,7 @@ use descry_abi::{
     game::{GameBox, GameModuleRef},
     metric::{MetricBox, MetricsModuleRef},
     root_names,
-    types::{GameInfo, MetricInfo, PluginInfo},
+    types::{BackendInfo, GameInfo, MetricInfo, PluginInfo},
     ABI_VERSION,
 };
 use serde::Serialize;
@@ -43,8 +43,8 @@ pub struct LoadedGame {
 
 /// A loaded backend plugin.
 pub struct LoadedBackend {
-    /// Who the backend is.
-    pub info: PluginInfo,
+    /// Who the backend is and which model-folder artifacts it loads.
+    pub info: BackendInfo,
     /// The library it came from.
     pub path: PathBuf,
     /// The backend object.
@@ -104,7 +104,7 @@ pub struct PluginListing {
 
 /// True for files named like descry plugin libraries on this platform: `libdescry_*.so`,
 /// `libdescry_*.dylib` or `descry_*.dll`. The name rule keeps the scan away from other
-/// shared libraries that live beside the binary (ONNX Runtime and its providers would
+/// shared libraries that live beside the binary (an engine's runtime and its providers would
 /// otherwise be opened, run their initialisers and be reported as broken plugins).
 pub fn is_plugin_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
@@ -160,7 +160,7 @@ impl Registry {
                 check_abi(module.abi_version())?;
                 let backend = into_result((module.new())())?;
                 let info = into_result(backend.info())?;
-                let name = info.name.to_string();
+                let name = info.plugin.name.to_string();
                 self.check_unique(PluginKind::Backend, &name)?;
                 self.backends.push(LoadedBackend { info, path: path.to_path_buf(), backend });
             }
@@ -217,9 +217,9 @@ impl Registry {
         });
         let backends = self.backends.iter().map(|b| PluginListing {
             kind: PluginKind::Backend,
-            name: b.info.name.to_string(),
-            version: b.info.version.to_string(),
-            description: b.info.description.to_string(),
+            name: b.info.plugin.name.to_string(),
+            version: b.info.plugin.version.to_string(),
+            description: b.info.plugin.description.to_string(),
             path: b.path.clone(),
         });
         let metrics = self.metrics.iter().map(|m| PluginListing {
@@ -239,7 +239,7 @@ impl Registry {
 
     /// The backend plugin with this name.
     pub fn backend(&self, name: &str) -> Option<&LoadedBackend> {
-        self.backends.iter().find(|b| b.info.name.as_str() == name)
+        self.backends.iter().find(|b| b.info.plugin.name.as_str() == name)
     }
 
     /// The metric with this name.

@@ -1,271 +1,22 @@
-//! Running a study: check everything, then score every work unit (model × game × variant)
-//! that is not already in the store.
+//! Scoring a prepared study's work units (model × game × variant): plan each unit, skip
+//! what the store already holds, score the rest through the backend in chunks, store every
+//! chunk as it comes back.
 
 use crate::{
-    config::{descry_home, BackendOptions, Study},
-    data::{resolve_games, GameData, GameError, StudyGame},
-    inspect::resolve_format,
-    model::{ModelError, ModelFolder},
-    plan::{
-        group, order_for_reuse, plan_unit, tokens_of, Grouping, PlanError, PlannedSequence,
-        UnitPlan,
-    },
-    prompt::PromptFormat,
-    record::UnitRef,
+    backend::load_backend_model,
+    config::Study,
+    data::{GameData, StudyGame},
+    error::RunError,
+    plan::{group, order_for_reuse, plan_unit, tokens_of, Grouping, PlannedSequence, UnitPlan},
     registry::Registry,
     score::{chunks, score_sequences},
-    store::{PredictionRow, StoreError, UnitStore},
+    store::{PredictionRow, UnitStore},
+    study::{format_tag, PreparedStudy, StudyModel},
 };
-use abi_stable::std_types::RStr;
 use descry_abi::backend::ModelBox;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::{collections::BTreeMap, path::PathBuf, time::Instant};
-
-/// Why a run stopped. Configuration problems are found before any scoring starts.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// A game problem (plugin, data path, variant, loader).
-    #[error(transparent)]
-    Game(#[from] GameError),
-    /// A model folder problem, with the config key.
-    // The source is printed by the error chain (`{:#}`), not repeated here.
-    #[error("config key `{key}`")]
-    Model {
-        /// The config key.
-        key: String,
-        /// The problem.
-        #[source]
-        source: ModelError,
-    },
-    /// The backend plugin is not loaded.
-    #[error("config key `backend.plugin`: no backend plugin named `{0}` is loaded; see `descry plugins`")]
-    NoBackend(String),
-    /// The backend failed to load a model.
-    #[error("backend `{backend}` could not load model {model}: {reason}")]
-    BackendLoad {
-        /// Backend name.
-        backend: String,
-        /// Model name.
-        model: String,
-        /// The backend's error.
-        reason: String,
-    },
-    /// The backend failed while scoring; what was scored before is stored.
-    #[error("scoring {unit} failed (results so far are stored; run again to resume): {reason}")]
-    Score {
-        /// The unit.
-        unit: String,
-        /// The backend's error.
-        reason: String,
-    },
-    /// Planning failed.
-    #[error("planning {unit}")]
-    Plan {
-        /// The unit.
-        unit: String,
-        /// The problem.
-        #[source]
-        source: PlanError,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The study has nothing to run.
-    #[error("{0}")]
-    Empty(String),
-    /// The study's models contradict each other.
-    #[error("{0}")]
-    Config(String),
-}
-
-/// A model of the study, opened.
-pub struct StudyModel {
-    /// Name in reports.
-    pub name: String,
-    /// The folder.
-    pub folder: ModelFolder,
-    /// How it is prompted.
-    pub format: PromptFormat,
-    /// `base` or `aligned`.
-    pub role: String,
-}
-
-impl StudyModel {
-    /// The label units are stored under: name and format (a model may run in both).
-    pub fn label(&self) -> String {
-        format!("{}.{}", self.name, format_tag(self.format))
-    }
-}
-
-/// `plain` or `chat`.
-pub fn format_tag(format: PromptFormat) -> &'static str {
-    match format {
-        PromptFormat::Plain => "plain",
-        PromptFormat::Chat => "chat",
-    }
-}
-
-/// A pair of the study and whether it is valid.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PairStatus {
-    /// Pair name.
-    pub name: String,
-    /// Label of the base model's units.
-    pub base: String,
-    /// Label of the aligned model's units.
-    pub aligned: String,
-    /// Why the pair is excluded, if it is.
-    pub excluded: Option<String>,
-    /// Size in billions, if given.
-    pub size_b: Option<f64>,
-}
-
-/// Everything checked and opened before scoring.
-pub struct PreparedStudy<'r> {
-    /// Models (deduplicated by label), in study order.
-    pub models: Vec<StudyModel>,
-    /// Pairs with validity.
-    pub pairs: Vec<PairStatus>,
-    /// Games with their plugins.
-    pub games: Vec<StudyGame<'r>>,
-}
-
-/// Checks a study against the registry and the file system without reading data or
-/// running a model: every problem here names its config key.
-pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStudy<'r>, RunError> {
-    if study.pairs.is_empty() {
-        return Err(RunError::Empty(
-            "config key `pairs`: the study lists no model pairs; add a [[pairs]] table".into(),
-        ));
-    }
-    if study.games.is_empty() {
-        return Err(RunError::Empty(
-            "config key `games`: the study lists no games; add a [games.NAME] table".into(),
-        ));
-    }
-    if registry.backend(&study.backend.plugin).is_none() {
-        return Err(RunError::NoBackend(study.backend.plugin.clone()));
-    }
-    let games = resolve_games(study, registry)?;
-    let mut models: Vec<StudyModel> = Vec::new();
-    let mut pairs = Vec::new();
-    for (i, pair) in study.pairs.iter().enumerate() {
-        let mut labels = Vec::new();
-        for (role, m) in [("base", &pair.base), ("aligned", &pair.aligned)] {
-            let folder = ModelFolder::open(&m.folder()).map_err(|source| RunError::Model {
-                key: format!("pairs[{i}].{role}.path"),
-                source,
-            })?;
-            let format = resolve_format(&m.format, role);
-            if format == PromptFormat::Chat && !folder.has_chat_template() && m.format == "chat" {
-                return Err(RunError::Model {
-                    key: format!("pairs[{i}].{role}.format"),
-                    source: ModelError::Folder {
-                        dir: folder.dir.clone(),
-                        reason: "has no chat template; use format = \"plain\"".into(),
-                    },
-                });
-            }
-            let name = m.name.clone().unwrap_or_else(|| folder.manifest.name.clone());
-            let model = StudyModel { name, folder, format, role: role.to_string() };
-            let label = model.label();
-            match models.iter().find(|m| m.label() == label) {
-                // The same model in several pairs is scored once.
-                Some(known) if known.folder.manifest.weights_sha256 == model.folder.manifest.weights_sha256 => {}
-                Some(known) => {
-                    return Err(RunError::Config(format!(
-                        "config key `pairs[{i}].{role}`: the model name `{}` is already used for {} ({}), a different model ({}); give one of them another `name`",
-                        model.name,
-                        known.folder.dir.display(),
-                        known.role,
-                        model.folder.dir.display()
-                    )))
-                }
-                None => models.push(model),
-            }
-            labels.push(label);
-        }
-        let find = |label: &str| models.iter().find(|m| m.label() == label);
-        let (base, aligned) = (find(&labels[0]), find(&labels[1]));
-        let excluded = match (base, aligned) {
-            (Some(b), Some(a))
-                if b.folder.manifest.weights_sha256 == a.folder.manifest.weights_sha256 =>
-            {
-                Some("base and aligned are the same weights (same content hash)".to_string())
-            }
-            (_, Some(a)) if !a.folder.has_chat_template() => {
-                Some("the aligned model has no chat template".to_string())
-            }
-            _ => None,
-        };
-        pairs.push(PairStatus {
-            name: pair.name.clone(),
-            base: labels[0].clone(),
-            aligned: labels[1].clone(),
-            excluded,
-            size_b: pair.size_b,
-        });
-    }
-    if pairs.iter().all(|p| p.excluded.is_some()) {
-        let reasons: Vec<String> = pairs
-            .iter()
-            .map(|p| format!("pair `{}`: {}", p.name, p.excluded.as_deref().unwrap_or_default()))
-            .collect();
-        return Err(RunError::Empty(format!(
-            "config key `pairs`: every pair is excluded, so the study has nothing to compare ({})",
-            reasons.join("; ")
-        )));
-    }
-    // A model only in excluded pairs is not scored.
-    models.retain(|m| {
-        pairs
-            .iter()
-            .any(|p| p.excluded.is_none() && (p.base == m.label() || p.aligned == m.label()))
-    });
-    // Aligned models without a template fall back to plain only when excluded anyway.
-    Ok(PreparedStudy { models, pairs, games })
-}
-
-impl PreparedStudy<'_> {
-    /// Every work unit the study plans, in run order: model × game × variant, for the
-    /// games with data.
-    pub fn units(&self, data: &BTreeMap<String, GameData>) -> Vec<UnitRef> {
-        let mut units = Vec::new();
-        for model in &self.models {
-            for game in self.games.iter().filter(|g| data.contains_key(&g.name)) {
-                for variant in &game.variants {
-                    units.push(UnitRef {
-                        model: model.label(),
-                        game: game.name.clone(),
-                        variant: variant.clone(),
-                    });
-                }
-            }
-        }
-        units
-    }
-}
-
-/// Fails when a game has no decision point to score: a study whose numbers would be
-/// silently missing a game (or all of them) must not succeed.
-pub fn check_decisions(data: &BTreeMap<String, GameData>) -> Result<(), RunError> {
-    let empty: Vec<String> = data
-        .iter()
-        .filter(|(_, d)| d.episodes.iter().all(|e| e.decisions.is_empty()))
-        .map(|(name, d)| {
-            format!("`games.{name}` ({} episodes, {} skipped)", d.episodes.len(), d.skipped.len())
-        })
-        .collect();
-    if empty.is_empty() {
-        Ok(())
-    } else {
-        Err(RunError::Empty(format!(
-            "no decision points to score in {}: check the game's `data`, `params` and `limit` (`descry inspect STUDY` shows what was loaded and skipped)",
-            empty.join(", ")
-        )))
-    }
-}
 
 /// How the run is carried out.
 #[derive(Debug, Clone)]
@@ -303,47 +54,40 @@ pub struct UnitSummary {
     pub computed_tokens: u64,
     /// Wall seconds.
     pub seconds: f64,
+    /// Mean probability mass of the decision options over the unit's decisions.
+    #[serde(skip)]
+    pub mean_mass: f64,
 }
 
-/// The backend spec a model is loaded with (JSON for the backend plugin).
-pub fn backend_spec(options: &BackendOptions, model_dir: &std::path::Path) -> String {
-    let library = options
-        .ort_library
-        .as_ref()
-        .map(|p| p.relative())
-        .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
-        .unwrap_or_else(|| descry_home().join("onnxruntime").join("libonnxruntime.so.1.31.1"));
-    serde_json::json!({
-        "path": model_dir,
-        "device": options.device,
-        "threads": options.threads,
-        "token_budget": options.batch_tokens,
-        "graph_optimization": options.graph_optimization,
-        // A shared beginning shorter than this is not worth a separate pass; `usize::MAX`
-        // turns reuse off.
-        "min_shared_prefix": if options.prefix_reuse { 32 } else { u32::MAX as usize },
-        "ort_dylib": library,
-    })
-    .to_string()
+impl UnitSummary {
+    /// Decisions scored in this run (not found in the store).
+    pub fn scored(&self) -> usize {
+        self.decisions - self.resumed
+    }
 }
 
-/// Loads a model through the study's backend.
-pub fn load_backend_model(
-    study: &Study,
-    registry: &Registry,
-    model: &StudyModel,
-) -> Result<ModelBox, RunError> {
-    let backend = registry
-        .backend(&study.backend.plugin)
-        .ok_or_else(|| RunError::NoBackend(study.backend.plugin.clone()))?;
-    let spec = backend_spec(&study.backend, &model.folder.dir);
-    backend.backend.load(RStr::from_str(&spec)).into_result().map_err(|e| RunError::BackendLoad {
-        backend: study.backend.plugin.clone(),
-        model: model.name.clone(),
-        reason: e.to_string(),
-    })
+impl std::fmt::Display for UnitSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scored = self.scored();
+        write!(
+            f,
+            "unit {} / {} / {}: {} decisions ({} resumed, {} scored at {:.1}/s) in {:.1}s; {} \
+             tokens run vs {} naive ({:.1}x fewer); mean mass {:.3}",
+            self.model,
+            self.game,
+            self.variant,
+            self.decisions,
+            self.resumed,
+            scored,
+            scored as f64 / self.seconds.max(1e-9),
+            self.seconds,
+            self.computed_tokens,
+            self.naive_tokens,
+            self.naive_tokens as f64 / (self.computed_tokens.max(1)) as f64,
+            self.mean_mass
+        )
+    }
 }
-
 /// Runs every unit of a prepared study, resuming from the store.
 pub fn run_units(
     study: &Study,
@@ -351,6 +95,7 @@ pub fn run_units(
     prepared: &PreparedStudy,
     data: &BTreeMap<String, GameData>,
     options: &RunOptions,
+    mut unit_done: impl FnMut(&UnitSummary),
 ) -> Result<Vec<UnitSummary>, RunError> {
     let mut summaries = Vec::new();
     for model in &prepared.models {
@@ -404,21 +149,8 @@ pub fn run_units(
                 let rows = store.complete(&unit, &planned)?;
                 bar.finish_and_clear();
                 let seconds = started.elapsed().as_secs_f64();
-                let scored = pending.len();
                 let mean_mass = rows.iter().map(|r| r.mass).sum::<f64>() / rows.len().max(1) as f64;
-                eprintln!(
-                    "unit {unit}: {} decisions ({} resumed, {} scored at {:.1}/s) in {:.1}s; {} tokens run vs {} naive ({:.1}x fewer); mean mass {:.3}",
-                    rows.len(),
-                    resumed,
-                    scored,
-                    scored as f64 / seconds.max(1e-9),
-                    seconds,
-                    computed_tokens,
-                    naive_tokens,
-                    naive_tokens as f64 / (computed_tokens.max(1)) as f64,
-                    mean_mass
-                );
-                summaries.push(UnitSummary {
+                let summary = UnitSummary {
                     model: model.label(),
                     game: game.name.clone(),
                     variant: variant.clone(),
@@ -428,7 +160,10 @@ pub fn run_units(
                     sequence_tokens,
                     computed_tokens,
                     seconds,
-                });
+                    mean_mass,
+                };
+                unit_done(&summary);
+                summaries.push(summary);
             }
         }
     }

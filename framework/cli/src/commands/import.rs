@@ -1,35 +1,43 @@
-//! `descry import`: a GGUF file or a Hugging Face checkpoint into a model folder.
+//! `descry import`: runs the importer, `descry-import`, installed beside this binary. The
+//! importer builds an engine's artifacts, so it is its own program: the `descry` binary
+//! links no engine.
 
-use anyhow::{anyhow, Result};
-use descry_onnx_build::{
-    arch::WeightFormat,
-    import::{import, ImportOptions},
-};
-use std::{path::Path, time::Instant};
+use anyhow::{bail, Context, Result};
+use std::{os::unix::process::CommandExt, path::Path};
+
+/// The importer's file name.
+const IMPORTER: &str = "descry-import";
 
 pub fn run(
     source: &Path,
     out: &Path,
-    name: Option<String>,
+    name: Option<&str>,
     force: bool,
     external_data: bool,
     dtype: &str,
 ) -> Result<()> {
-    let weights = WeightFormat::parse(dtype)
-        .ok_or_else(|| anyhow!("--dtype {dtype}: expected f32 or int8"))?;
-    let started = Instant::now();
-    eprintln!("importing {} into {} ...", source.display(), out.display());
-    let manifest = import(source, out, &ImportOptions { name, force, external_data, weights })?;
-    eprintln!(
-        "imported {} ({}, {} weights, {} layers, vocabulary {}, chat template: {}) in {:.1}s",
-        manifest.name,
-        manifest.architecture,
-        manifest.dtype,
-        manifest.num_layers,
-        manifest.vocab_size,
-        if manifest.has_chat_template { "yes" } else { "no" },
-        started.elapsed().as_secs_f64()
-    );
-    println!("{}", out.display());
-    Ok(())
+    let exe = std::env::current_exe().context("cannot locate the descry binary")?;
+    let importer = exe.with_file_name(IMPORTER);
+    if !importer.is_file() {
+        bail!(
+            "`descry import` runs the importer {}, which is not there; build it with `cargo \
+             build --workspace` (it is built with the plugins)",
+            importer.display()
+        );
+    }
+    let mut command = std::process::Command::new(&importer);
+    command.arg(source).arg("--out").arg(out).args(["--dtype", dtype]);
+    if let Some(name) = name {
+        command.args(["--name", name]);
+    }
+    if force {
+        command.arg("--force");
+    }
+    if external_data {
+        command.arg("--external-data");
+    }
+    // The importer takes over this process: its output, messages and exit status are the
+    // command's own.
+    let error = command.exec();
+    Err(error).with_context(|| format!("could not run {}", importer.display()))
 }

@@ -1,6 +1,5 @@
 //! One module per command.
 
-mod bench;
 mod config;
 mod data;
 mod import;
@@ -21,44 +20,8 @@ use std::path::{Path, PathBuf};
 pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Plugins { format } => plugins::run(cli, None, *format),
-        Command::Config { study, set, format } => config::run(study, set, *format),
+        Command::Config { study, set, format } => config::run(cli, study, set, *format),
         Command::Inspect { study, set, format } => inspect::run(cli, study, set, *format),
-        Command::Bench {
-            model,
-            out,
-            limit,
-            threads,
-            batch_tokens,
-            request_tokens,
-            data,
-            data_sets,
-            memory_episodes,
-            backend,
-            ort_library,
-            sgemm_size,
-            full_plan,
-            skip_full_plan,
-            phase,
-        } => bench::run(
-            cli,
-            &bench::BenchArgs {
-                model,
-                out,
-                limits: limit,
-                threads: *threads,
-                batch_tokens: *batch_tokens,
-                request_tokens: *request_tokens,
-                data: data.as_deref(),
-                data_sets,
-                memory_episodes: *memory_episodes,
-                backend,
-                ort_library: ort_library.as_deref(),
-                sgemm_size: *sgemm_size,
-                full_plan: *full_plan,
-                skip_full_plan: *skip_full_plan,
-                phase: phase.as_deref(),
-            },
-        ),
         Command::Run { study, set, out, naive } => {
             run::run(cli, study, set, out.as_deref(), *naive)
         }
@@ -71,7 +34,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             device,
             threads,
             batch_tokens,
-            ort_library,
+            engine,
             batch,
         } => score::run(
             cli,
@@ -79,16 +42,16 @@ pub fn run(cli: &Cli) -> Result<()> {
                 model,
                 input,
                 top: *top,
-                backend,
+                backend: backend.as_deref(),
                 device,
                 threads: *threads,
                 batch_tokens: *batch_tokens,
-                ort_library: ort_library.clone(),
+                engine,
                 batch: *batch,
             },
         ),
         Command::Import { source, out, name, force, external_data, dtype } => {
-            import::run(source, out, name.clone(), *force, *external_data, dtype)
+            import::run(source, out, name.as_deref(), *force, *external_data, dtype)
         }
         Command::Data { action: crate::DataAction::Fetch { to, base_url } } => {
             data::fetch(to.as_deref(), base_url)
@@ -120,4 +83,11 @@ pub fn plugin_folders(cli: &Cli, study: Option<&Study>) -> Result<Vec<PathBuf>> 
 /// Scans the plugin folders.
 pub fn registry(cli: &Cli, study: Option<&Study>) -> Result<Registry> {
     Ok(Registry::scan(&plugin_folders(cli, study)?))
+}
+
+/// Plugins that did not load are reported, never fatal: the study may not need them.
+pub fn warn_failures(registry: &Registry) {
+    for failure in &registry.failures {
+        eprintln!("warning: plugin {} not loaded: {}", failure.path.display(), failure.reason);
+    }
 }
