@@ -320,6 +320,9 @@ fn run(cli: &Cli) -> Result<()> {
             registry.folders.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     };
+    // The model folder must hold the files this backend loads, and the backend must accept
+    // the settings, before any data is read.
+    folder.check_artifacts(backend.info.artifacts.as_str())?;
     let backend_settings = phase_backend_settings(&settings(&names[0], Phase::Plan, None))?;
     check_backend(backend, &backend_settings)?;
     let threads_effective = if cli.threads == 0 { machine.cores } else { cli.threads };

@@ -251,7 +251,7 @@ pub fn bench_study(settings: &PhaseSettings, spec: &DataSetSpec) -> Study {
 /// off for the naive phase (every prompt token of every decision computed).
 pub fn phase_backend_settings(settings: &PhaseSettings) -> Result<BackendSettings> {
     let spec = data_set(&settings.data_set)?;
-    let mut backend = backend_settings(&bench_study(settings, spec));
+    let mut backend = backend_settings(&bench_study(settings, spec), &settings.backend);
     backend.prefix_reuse = settings.phase == Phase::Plan;
     Ok(backend)
 }
