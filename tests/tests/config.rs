@@ -24,7 +24,7 @@ fn each_layer_overrides_the_one_below() {
     // Default only (not in the file).
     let v = merged(&study, &[], &[]);
     assert_eq!(v["filters"]["min_correlation"], 0.3);
-    assert_eq!(v["backend"]["graph_optimization"], "all");
+    assert_eq!(v["backend"]["prefix_reuse"], true);
     // File over default.
     assert_eq!(v["backend"]["threads"], 3);
     assert_eq!(v["filters"]["min_mass"], 0.5);

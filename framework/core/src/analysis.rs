@@ -6,7 +6,11 @@
 //! settings, so `descry report RUN_DIR` recomputes the same tables from the store.
 
 use crate::significance::{binomial_upper_tail, wilcoxon_signed_rank_greater};
-use crate::{registry::Registry, store::PredictionRow, study::PairStatus};
+use crate::{
+    registry::Registry,
+    store::PredictionRow,
+    study::{model_label, PairStatus},
+};
 use descry_abi::types::MetricInput;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -228,13 +232,12 @@ pub fn bootstrap_ci(
     (at(0.025), at(0.975))
 }
 
-fn key_of<'a>(r: &'a PredictionRow) -> (&'a str, &'a str, &'a str) {
-    (r.model.as_str(), r.game.as_str(), r.variant.as_str())
-}
+/// Per family × variant × subset: base wins, aligned wins, excluded, and base − aligned of
+/// every compared pair.
+type WinTally = (usize, usize, usize, Vec<f64>);
 
-/// Model label as stored units know it: `name.format`.
-pub fn row_label(r: &PredictionRow) -> String {
-    format!("{}.{}", r.model, r.format)
+fn key_of(r: &PredictionRow) -> (&str, &str, &str) {
+    (r.model.as_str(), r.game.as_str(), r.variant.as_str())
 }
 
 /// Runs the analysis over all rows.
@@ -244,7 +247,7 @@ pub fn analyse(
     pairs: &[PairStatus],
     settings: &AnalysisSettings,
 ) -> Analysis {
-    let labels: Vec<String> = rows.iter().map(row_label).collect();
+    let labels: Vec<String> = rows.iter().map(|r| model_label(&r.model, &r.format)).collect();
     // Units.
     let mut units: BTreeMap<(String, &str, &str), Vec<&PredictionRow>> = BTreeMap::new();
     for (r, label) in rows.iter().zip(&labels) {
@@ -402,9 +405,7 @@ pub fn analyse(
     }
 
     // Wins per family × variant × subset, and over the multi-round families.
-    // (base wins, aligned wins, excluded, base − aligned of every compared pair)
-    let mut tallies: BTreeMap<(String, String, String), (usize, usize, usize, Vec<f64>)> =
-        BTreeMap::new();
+    let mut tallies: BTreeMap<(String, String, String), WinTally> = BTreeMap::new();
     for p in &pair_rows {
         let mut keys = vec![(p.family.clone(), p.variant.clone(), p.subset.clone())];
         if settings.multi_round_families.contains(&p.family) {

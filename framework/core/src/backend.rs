@@ -49,7 +49,7 @@ pub fn find_backend<'r>(registry: &'r Registry, name: &str) -> Result<&'r Loaded
 /// Every key of `[backend]` that is neither a shared setting nor a backend's table is an
 /// error: one a loaded backend now takes in its own table says where it moved.
 pub fn check_backend_keys(study: &Study, registry: &Registry) -> Result<(), RunError> {
-    for key in study.backend.stray_keys() {
+    if let Some(key) = study.backend.stray_keys().next() {
         let source = study.origin.source_of(&format!("backend.{key}"));
         let moved = registry.backends.iter().find_map(|b| {
             let m = b.info.moved_keys.iter().find(|m| m.old.as_str() == key)?;

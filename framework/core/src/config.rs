@@ -567,9 +567,8 @@ impl Study {
             return bad("backend.batch_tokens", "must be at least 1");
         }
         let device = self.backend.device.as_str();
-        if device != "cpu"
-            && !device.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok())
-        {
+        let cuda = device.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok());
+        if !(device == "cpu" || cuda) {
             return bad("backend.device", "must be `cpu` or `cuda:N` (e.g. cuda:0)");
         }
         for (i, pair) in self.pairs.iter().enumerate() {

@@ -18,7 +18,7 @@ pub enum RunError {
         key: String,
         /// The problem.
         #[source]
-        source: ModelError,
+        source: Box<ModelError>,
     },
     /// The backend plugin is not loaded.
     #[error("config key `backend.plugin`: no backend plugin named `{0}` is loaded; see `descry plugins`")]
@@ -48,7 +48,7 @@ pub enum RunError {
         unit: String,
         /// The problem.
         #[source]
-        source: PlanError,
+        source: Box<PlanError>,
     },
     /// The store failed.
     #[error(transparent)]

@@ -108,7 +108,10 @@ pub fn run_units(
                 let started = Instant::now();
                 let plan =
                     plan_unit(&model.folder, model.format, game, variant, &game_data.episodes)
-                        .map_err(|source| RunError::Plan { unit: unit.clone(), source })?;
+                        .map_err(|source| RunError::Plan {
+                            unit: unit.clone(),
+                            source: Box::new(source),
+                        })?;
                 // The unit is done exactly when every key this study plans is stored; what the
                 // store holds beyond them (an earlier study's) is kept and not reported.
                 let planned: Vec<String> = plan.decisions.iter().map(|d| d.key.clone()).collect();

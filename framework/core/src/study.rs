@@ -31,8 +31,14 @@ pub struct StudyModel {
 impl StudyModel {
     /// The label units are stored under: name and format (a model may run in both).
     pub fn label(&self) -> String {
-        format!("{}.{}", self.name, format_tag(self.format))
+        model_label(&self.name, format_tag(self.format))
     }
+}
+
+/// A model's label: `name.format` (the unit stores, the pairs and the stored rows all know a
+/// model by it).
+pub fn model_label(name: &str, format_tag: &str) -> String {
+    format!("{name}.{format_tag}")
 }
 
 /// `plain` or `chat`.
@@ -94,15 +100,15 @@ pub fn prepare<'r>(study: &Study, registry: &'r Registry) -> Result<PreparedStud
             let key = format!("pairs[{i}].{role}.path");
             let folder = ModelFolder::open(&m.folder())
                 .and_then(|f| f.check_artifacts(&artifacts).map(|()| f))
-                .map_err(|source| RunError::Model { key: key.clone(), source })?;
+                .map_err(|source| RunError::Model { key: key.clone(), source: Box::new(source) })?;
             let format = resolve_format(&m.format, role);
             if format == PromptFormat::Chat && !folder.has_chat_template() && m.format == "chat" {
                 return Err(RunError::Model {
                     key: format!("pairs[{i}].{role}.format"),
-                    source: ModelError::Folder {
+                    source: Box::new(ModelError::Folder {
                         dir: folder.dir.clone(),
                         reason: "has no chat template; use format = \"plain\"".into(),
-                    },
+                    }),
                 });
             }
             let name = m.name.clone().unwrap_or_else(|| folder.manifest.name.clone());
