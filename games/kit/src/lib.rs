@@ -1,6 +1,9 @@
 //! descry-game-kit: the pieces every descry game plugin needs, so that a game crate holds
 //! only what is specific to its game.
 //!
+//! - [`game`]: the shape of a plugin: the [`variants!`] enum of prompt variants, the
+//!   [`game::Game`] trait and [`plugin!`], which writes the plugin's entry points once;
+//! - [`alternating`]: what alternating-offers games (bargaining, negotiation) share;
 //! - [`error`]: [`KitError`], whose messages name the file, line and column of bad input;
 //! - [`csv_table`]: CSV reading (`csv` + serde) that checks the header for the columns a
 //!   game needs and reports every bad value by file, line and column name;
@@ -17,8 +20,10 @@
 //! - [`transcript`]: the exact meaning of the transcript (prefix) property and a checker.
 #![deny(missing_docs)]
 
+pub mod alternating;
 pub mod csv_table;
 pub mod error;
+pub mod game;
 pub mod glee;
 pub mod json;
 #[cfg(feature = "mutation")]
@@ -30,6 +35,18 @@ pub mod testing;
 pub mod transcript;
 
 pub use error::KitError;
+pub use game::{Game, Variant};
+
+/// What the [`plugin!`] macro expands to needs, reachable from the game crate.
+#[doc(hidden)]
+pub mod __private {
+    pub use descry_abi::{
+        self,
+        game::GamePlugin,
+        types::{DecisionPoint, GameInfo, LoadRequest, LoadedData, Prompt},
+        PluginError,
+    };
+}
 pub use render::{answer_json, ANSWER_CLOSE, ANSWER_PREFIX};
 
 /// The real human data shipped beside this project (`../shared/data` from the workspace
