@@ -1,4 +1,6 @@
 use super::*;
+use descry_abi::{game::GamePlugin, types::LoadRequest};
+use descry_game_kit::Variant as _;
 use descry_game_kit::{
     glee::reasons,
     shared_data_dir,
@@ -58,8 +60,8 @@ fn transcript_prefix_property_on_real_episodes() {
 fn every_point_renders_in_every_variant() {
     let data = real();
     for p in points(&data) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
+        for v in Variant::ALL {
+            let prompt = render(p, v.name()).unwrap();
             assert_eq!(prompt.answer_prefix.as_str(), "{\"decision\": \"");
             assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
             assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
