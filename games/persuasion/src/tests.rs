@@ -5,6 +5,7 @@ use descry_game_kit::{
     testing::{check_transcripts, count_skipped, points},
     transcript::check_episode,
 };
+use descry_game_kit::{json::context, Variant as _};
 use std::path::PathBuf;
 
 fn real() -> LoadedData {
@@ -53,8 +54,8 @@ fn transcript_prefix_property_on_real_episodes() {
 fn every_point_renders_in_every_variant() {
     let data = real();
     for p in points(&data) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
+        for v in Variant::ALL {
+            let prompt = render(p, v.name()).unwrap();
             assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
             assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
         }
