@@ -15,8 +15,9 @@
 //! - [`render`]: the answer prefix `{"decision": "`, message building, number formatting;
 //! - `mutation` (feature `mutation`): seeded random byte edits of data files through a
 //!   game's loader, for the game crates' tests;
-//! - [`sample`]: real rendered prompts for docs and examples;
-//! - [`testing`]: accessors and the transcript check for game plugins' tests;
+//! - `sample` (feature `testing`): real rendered prompts for docs and examples;
+//! - `testing` (feature `testing`): accessors, the transcript check, real prompts for
+//!   snapshot tests and the check of `docs/prompts.md`, for game plugins' tests;
 //! - [`transcript`]: the exact meaning of the transcript (prefix) property and a checker.
 #![deny(missing_docs)]
 
@@ -30,12 +31,15 @@ pub mod json;
 pub mod mutation;
 pub mod options;
 pub mod render;
+#[cfg(feature = "testing")]
 pub mod sample;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod transcript;
 
 pub use error::KitError;
 pub use game::{Game, Variant};
+pub use render::{answer_json, ANSWER_CLOSE, ANSWER_PREFIX};
 
 /// What the [`plugin!`] macro expands to needs, reachable from the game crate.
 #[doc(hidden)]
@@ -47,10 +51,10 @@ pub mod __private {
         PluginError,
     };
 }
-pub use render::{answer_json, ANSWER_CLOSE, ANSWER_PREFIX};
 
 /// The real human data shipped beside this project (`../shared/data` from the workspace
 /// root), for tests and examples. Tests that use it fail, never skip, when it is missing.
+#[cfg(feature = "testing")]
 pub fn shared_data_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
 }
