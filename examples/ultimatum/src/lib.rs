@@ -37,10 +37,8 @@ use std::path::Path;
 descry_game_kit::variants! {
     /// The prompt variants.
     pub enum Variant {
-        Native = "native", transcript: false,
-            "The rules as a system message, the offer as a user message.";
-        Predict = "predict", transcript: false,
-            "Observer framing: predict the responder's answer.";
+        Native = "native", transcript: false, "The rules as a system message, the offer as a user message.";
+        Predict = "predict", transcript: false, "Observer framing: predict the responder's answer.";
     }
 }
 

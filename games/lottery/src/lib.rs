@@ -59,12 +59,9 @@ pub const NAME: &str = "lottery";
 descry_game_kit::variants! {
     /// The prompt variants (see the crate docs).
     pub enum Variant {
-        Native = "native", transcript: false,
-            "The participant's task in the system message; the two gambles in words in the user message; answer prefix.";
-        Predict = "predict", transcript: false,
-            "Observer framing: predict which gamble a participant chose.";
-        NumbersOnly = "numbers_only", transcript: false,
-            "No system message; each gamble as payoff (probability) pairs.";
+        Native = "native", transcript: false, "The participant's task in the system message; the two gambles in words in the user message; answer prefix.";
+        Predict = "predict", transcript: false, "Observer framing: predict which gamble a participant chose.";
+        NumbersOnly = "numbers_only", transcript: false, "No system message; each gamble as payoff (probability) pairs.";
     }
 }
 

@@ -95,14 +95,10 @@ pub const ONESHOT_FAMILY: &str = "oneshot";
 descry_game_kit::variants! {
     /// The prompt variants (see the crate docs).
     pub enum Variant {
-        Native = "native", transcript: false,
-            "Akata et al.'s framing: the payoff rules in words in the system message; the rounds so far and the question in one user message.";
-        Transcript = "transcript", transcript: true,
-            "Each round's question a user turn and each choice an assistant JSON turn; the round's result opens the next user turn.";
-        Predict = "predict", transcript: false,
-            "Observer framing: predict the participant's choice from the quoted rules and rounds.";
-        NumbersOnly = "numbers_only", transcript: false,
-            "The payoff matrix as numbers and the round number; no prose, no history.";
+        Native = "native", transcript: false, "Akata et al.'s framing: the payoff rules in words in the system message; the rounds so far and the question in one user message.";
+        Transcript = "transcript", transcript: true, "Each round's question a user turn and each choice an assistant JSON turn; the round's result opens the next user turn.";
+        Predict = "predict", transcript: false, "Observer framing: predict the participant's choice from the quoted rules and rounds.";
+        NumbersOnly = "numbers_only", transcript: false, "The payoff matrix as numbers and the round number; no prose, no history.";
     }
 }
 

@@ -70,12 +70,9 @@ pub const NAME: &str = "persuasion";
 descry_game_kit::variants! {
     /// The prompt variants (see the crate docs).
     pub enum Variant {
-        Native = "native", transcript: false,
-            "Rules in the system message; earlier rounds (or a myopic buyer's statistics) and the current offer in one user message; answer prefix.";
-        Transcript = "transcript", transcript: true,
-            "The game as a dialogue: each round a user turn, each buy decision an assistant JSON turn.";
-        Predict = "predict", transcript: false,
-            "Observer framing: predict the human buyer's decision from the quoted rules and rounds.";
+        Native = "native", transcript: false, "Rules in the system message; earlier rounds (or a myopic buyer's statistics) and the current offer in one user message; answer prefix.";
+        Transcript = "transcript", transcript: true, "The game as a dialogue: each round a user turn, each buy decision an assistant JSON turn.";
+        Predict = "predict", transcript: false, "Observer framing: predict the human buyer's decision from the quoted rules and rounds.";
     }
 }
 
