@@ -46,13 +46,13 @@
 
 use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
-    alternating::{self, json_number, AlternatingOffers, Round as GameRound},
+    alternating::{self, json_number, AlternatingOffers, Instructions, Offers, Round as GameRound},
     csv_table::{de, CsvTable},
     game::{Game, NoParams},
-    glee::{self, GleeGame, Seat},
+    glee::{GleeGame, Seat},
     json::to_json,
     options,
-    render::{answer_instruction, decimal, lowercase_first, money, Messages},
+    render::{answer_instruction, decimal, lowercase_first, money},
     KitError,
 };
 use serde::{Deserialize, Serialize};
@@ -64,12 +64,9 @@ pub const NAME: &str = "bargaining";
 descry_game_kit::variants! {
     /// The prompt variants (see the crate docs).
     pub enum Variant {
-        Native = "native", transcript: false,
-            "Rules in the system message; the game so far and the current offer in one user message; answer prefix.";
-        Transcript = "transcript", transcript: true,
-            "The game as a dialogue: offers to the human as user turns, the human's answers and offers as assistant JSON turns.";
-        Predict = "predict", transcript: false,
-            "Observer framing: predict the human participant's decision from the quoted rules and game.";
+        Native = "native", transcript: false, "Rules in the system message; the game so far and the current offer in one user message; answer prefix.";
+        Transcript = "transcript", transcript: true, "The game as a dialogue: offers to the human as user turns, the human's answers and offers as assistant JSON turns.";
+        Predict = "predict", transcript: false, "Observer framing: predict the human participant's decision from the quoted rules and game.";
     }
 }
 
@@ -90,34 +87,13 @@ struct GameArgs {
     delta_2: Option<f64>,
 }
 
-/// One row of `game.csv`.
+/// The offer columns of `game.csv` (the others are the kit's [`alternating::Turn`]).
 #[derive(Debug, Deserialize)]
-struct LogRow {
+struct Gains {
     #[serde(deserialize_with = "de::opt_f64")]
     alice_gain: Option<f64>,
     #[serde(deserialize_with = "de::opt_f64")]
     bob_gain: Option<f64>,
-    #[serde(deserialize_with = "de::opt_text")]
-    message: Option<String>,
-    player: String,
-    round: u32,
-    #[serde(deserialize_with = "de::opt_text")]
-    decision: Option<String>,
-}
-
-impl alternating::LogRow for LogRow {
-    fn player(&self) -> &str {
-        &self.player
-    }
-    fn round(&self) -> u32 {
-        self.round
-    }
-    fn message(&self) -> Option<&str> {
-        self.message.as_deref()
-    }
-    fn decision(&self) -> Option<&str> {
-        self.decision.as_deref()
-    }
 }
 
 /// A round's offer: the split between the human and the opponent.
@@ -160,41 +136,24 @@ impl Game for Bargaining {
         vec![options::option("accept", &["accept"]), options::option("reject", &["reject"])]
     }
 
-    /// Reads every bargaining game under `path` into episodes of the human's decisions.
-    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
-        glee::load_episodes::<GameArgs>(
-            path,
-            NAME,
-            |_| None,
-            "the LLM answered every offer, the human only proposed",
-            load_game,
-        )
-    }
-
     fn prompt(ctx: &Context, variant: Variant) -> Prompt {
-        let mut m = Messages::new();
         match variant {
-            Variant::Native => {
-                m.system(format!("{}\n{}", rules(ctx), response_format()));
-                m.user(ctx.narrative());
-            }
-            Variant::Transcript => {
-                m.system(format!("{}\n{}\n{}", rules(ctx), offer_format(ctx), response_format()));
-                ctx.transcript(&mut m);
-            }
-            Variant::Predict => {
-                m.system(alternating::observer_preamble(NAME));
-                m.user(format!(
-                    "The participant played as {}.\n\nInstructions:\n{}\n\nThe game so far:\n{}\n\nDid the participant accept {}'s offer? {}",
-                    ctx.human,
-                    rules(ctx),
-                    ctx.narrative(),
+            Variant::Native => ctx.native(),
+            Variant::Transcript => ctx.dialogue(),
+            Variant::Predict => ctx.observed(
+                &ctx.human,
+                &format!(
+                    "Did the participant accept {}'s offer? {}",
                     ctx.opponent,
                     answer_instruction(&["accept", "reject"])
-                ));
-            }
+                ),
+            ),
         }
-        m.into_prompt()
+    }
+
+    /// Reads every bargaining game under `path` into episodes of the human's decisions.
+    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
+        alternating::load::<GameArgs>(path, NAME, load_game)
     }
 }
 
@@ -233,10 +192,10 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     let delta_1 = delta(game, Seat::Player1)?;
     let delta_2 = delta(game, Seat::Player2)?;
 
-    let replies = alternating::human_replies(
+    alternating::episode(
         game,
         &table,
-        |line, r: &LogRow| {
+        |line, r: Gains| {
             let alice = r
                 .alice_gain
                 .ok_or_else(|| table.error(line, "alice_gain", "an offer without `alice_gain`"))?;
@@ -257,16 +216,12 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
             }
             Ok(())
         },
-    )?;
-    let decisions: Vec<DecisionPoint> = replies
-        .into_iter()
-        .map(|reply| {
+        |reply| {
             let mut point_ctx = ctx.clone();
             point_ctx.rounds = reply.rounds;
             decision_point(game, &point_ctx, &reply.decision, delta_1, delta_2)
-        })
-        .collect();
-    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
+        },
+    )
 }
 
 fn decision_point(
@@ -413,19 +368,27 @@ fn inflation_update(ctx: &Context, round: u32) -> Option<String> {
 
 impl AlternatingOffers for Context {
     type Offer = Split;
-    const ACCEPT: &'static str = "accept";
-    const QUESTION: &'static str = "Do you accept this offer?";
 
-    fn rounds(&self) -> &[Round] {
-        &self.rounds
+    fn game(&self) -> Offers<'_, Self::Offer> {
+        Offers {
+            rounds: &self.rounds,
+            opponent: &self.opponent,
+            messages_allowed: self.messages_allowed,
+            accept: "accept",
+            question: "Do you accept this offer?",
+            name: NAME,
+        }
     }
 
-    fn opponent(&self) -> &str {
-        &self.opponent
-    }
-
-    fn messages_allowed(&self) -> bool {
-        self.messages_allowed
+    fn instructions(&self) -> Instructions {
+        Instructions {
+            rules: rules(self),
+            response_format: format!(
+                "When you respond to an offer, {}",
+                lowercase_first(&answer_instruction(&["accept", "reject"]))
+            ),
+            offer_format: offer_format(self),
+        }
     }
 
     fn round_header(&self, round: u32) -> String {
@@ -492,13 +455,6 @@ impl AlternatingOffers for Context {
 /// The JSON key of a player's gain: `alice_gain`.
 fn gain_key(player: &str) -> String {
     format!("{}_gain", player.to_lowercase().replace(' ', "_"))
-}
-
-fn response_format() -> String {
-    format!(
-        "When you respond to an offer, {}",
-        lowercase_first(&answer_instruction(&["accept", "reject"]))
-    )
 }
 
 fn offer_format(ctx: &Context) -> String {

@@ -8,12 +8,14 @@
 
 use crate::{
     answer_json,
-    csv_table::CsvTable,
+    csv_table::{de, CsvTable},
     glee::{self, GleeGame},
     render::{message_text, Messages},
     KitError,
 };
+use descry_abi::types::{DecisionPoint, Episode, LoadedData, Prompt};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::Path;
 
 /// One round as the human saw it: who proposed, the offer (`O`, the game's own fields,
 /// stored inline in the context JSON), the proposer's message and the reply.
@@ -32,17 +34,20 @@ pub struct Round<O> {
     pub response: Option<String>,
 }
 
-/// A row of an alternating-offers `game.csv`: an offer when `decision` is empty, else a
-/// reply to the offer of the same round.
-pub trait LogRow {
-    /// The player's public name.
-    fn player(&self) -> &str;
-    /// The round.
-    fn round(&self) -> u32;
+/// The columns every alternating-offers `game.csv` has: who moved in which round, with a
+/// message, and a reply (`decision`), empty on an offer row.
+#[derive(Debug, Deserialize)]
+pub struct Turn {
     /// The proposer's message, if any.
-    fn message(&self) -> Option<&str>;
+    #[serde(deserialize_with = "de::opt_text")]
+    pub message: Option<String>,
+    /// The player's public name.
+    pub player: String,
+    /// The round.
+    pub round: u32,
     /// The reply, absent on an offer row.
-    fn decision(&self) -> Option<&str>;
+    #[serde(deserialize_with = "de::opt_text")]
+    pub decision: Option<String>,
 }
 
 /// One reply of the human: the rounds up to the offer answered (that offer last, without
@@ -57,33 +62,37 @@ pub struct HumanReply<O, D> {
     pub parsed: D,
 }
 
-/// Walks a GLEE log (`table`, rows `L`) and returns every reply of the human, in order.
-/// Each row's player is checked; `offer` reads an offer row's offer (an error names the
-/// line and column); `parse` checks a reply (and says what it means); a reply must follow
-/// an unanswered offer of its round ([`glee::check_response`]).
-pub fn human_replies<A, L, O, D>(
+/// Walks a GLEE log (`table`) into the game's episode: one decision point (made by
+/// `point`) for every reply of the human, in order. Each row is
+/// read as the game's offer columns (`C`, first: in GLEE logs they come before the
+/// [`Turn`] columns, so an error names the first bad column) and as a [`Turn`]; its player
+/// is checked; `offer` makes an offer row's offer (an error names the line and column);
+/// `parse` checks a reply (and says what it means); a reply must follow an unanswered
+/// offer of its round ([`glee::check_response`]).
+pub fn episode<A, C, O, D>(
     game: &GleeGame<A>,
     table: &CsvTable,
-    offer: impl Fn(u64, &L) -> Result<O, KitError>,
+    offer: impl Fn(u64, C) -> Result<O, KitError>,
     parse: impl Fn(u64, &str) -> Result<D, KitError>,
-) -> Result<Vec<HumanReply<O, D>>, KitError>
+    point: impl Fn(HumanReply<O, D>) -> DecisionPoint,
+) -> Result<Episode, KitError>
 where
-    L: LogRow + DeserializeOwned,
+    C: DeserializeOwned,
     O: Clone,
 {
     let human = game.human_name();
     let mut rounds: Vec<Round<O>> = Vec::new();
-    let mut replies = Vec::new();
-    for row in table.rows::<L>() {
-        let row = row?;
-        let (line, r) = (row.line, row.value);
-        game.check_player(table, line, r.player())?;
-        let Some(decision) = r.decision() else {
+    let mut decisions = Vec::new();
+    for (columns, turn) in table.rows::<C>().zip(table.rows::<Turn>()) {
+        let columns = columns?;
+        let (line, r) = (columns.line, turn?.value);
+        game.check_player(table, line, &r.player)?;
+        let Some(decision) = r.decision.as_deref() else {
             rounds.push(Round {
-                round: r.round(),
-                human_proposed: r.player() == human,
-                offer: offer(line, &r)?,
-                message: r.message().map(message_text).filter(|m| !m.is_empty()),
+                round: r.round,
+                human_proposed: r.player == human,
+                offer: offer(line, columns.value)?,
+                message: r.message.as_deref().map(message_text).filter(|m| !m.is_empty()),
                 response: None,
             });
             continue;
@@ -92,22 +101,50 @@ where
         glee::check_response(
             table,
             line,
-            r.round(),
+            r.round,
             rounds.last().map(|o| (o.round, o.response.is_some())),
         )?;
-        if r.player() == human {
+        if r.player == human {
             // The rounds up to this offer, never this reply.
-            replies.push(HumanReply {
+            decisions.push(point(HumanReply {
                 rounds: rounds.clone(),
                 decision: decision.to_string(),
                 parsed,
-            });
+            }));
         }
         if let Some(offer) = rounds.last_mut() {
             offer.response = Some(decision.to_string());
         }
     }
-    Ok(replies)
+    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
+}
+
+/// What every alternating-offers context holds, seen through [`AlternatingOffers::game`].
+#[derive(Debug)]
+pub struct Offers<'a, O> {
+    /// Rounds 1..=r; the last is the offer being decided.
+    pub rounds: &'a [Round<O>],
+    /// The opponent's name.
+    pub opponent: &'a str,
+    /// Whether the players could send messages.
+    pub messages_allowed: bool,
+    /// The reply word that accepts an offer.
+    pub accept: &'a str,
+    /// The question after an offer to the human.
+    pub question: &'a str,
+    /// The game's name, for the observer (`the bargaining game below`).
+    pub name: &'a str,
+}
+
+/// The texts around the rounds: what the human read before the game, how to answer.
+#[derive(Debug, Clone)]
+pub struct Instructions {
+    /// The rules the human read.
+    pub rules: String,
+    /// How to answer an offer.
+    pub response_format: String,
+    /// How to make an offer (in the dialogue).
+    pub offer_format: String,
 }
 
 /// How one alternating-offers game reads: implemented by its rendering context. The
@@ -115,17 +152,11 @@ where
 pub trait AlternatingOffers {
     /// What an offer holds.
     type Offer;
-    /// The reply word that accepts an offer.
-    const ACCEPT: &'static str;
-    /// The question after an offer to the human.
-    const QUESTION: &'static str;
 
-    /// Rounds 1..=r; the last is the offer being decided.
-    fn rounds(&self) -> &[Round<Self::Offer>];
-    /// The opponent's name.
-    fn opponent(&self) -> &str;
-    /// Whether the players could send messages.
-    fn messages_allowed(&self) -> bool;
+    /// The rounds, the opponent, the rules on messages, the words of the game.
+    fn game(&self) -> Offers<'_, Self::Offer>;
+    /// The rules and answer formats.
+    fn instructions(&self) -> Instructions;
     /// The first line(s) of a round (`Round 3`, and what else the human read there).
     fn round_header(&self, round: u32) -> String;
     /// An offer from the opponent, as the human saw it, without the question.
@@ -141,18 +172,19 @@ pub trait AlternatingOffers {
 
     /// The opponent's reply to the human's offer.
     fn response_to_human(&self, r: &Round<Self::Offer>) -> String {
+        let game = self.game();
         match r.response.as_deref() {
-            Some(response) if response == Self::ACCEPT => {
-                format!("{} accepted your offer.", self.opponent())
+            Some(response) if response == game.accept => {
+                format!("{} accepted your offer.", game.opponent)
             }
-            _ => format!("{} rejected your offer.", self.opponent()),
+            _ => format!("{} rejected your offer.", game.opponent),
         }
     }
 
     /// The human's own offer, their message and the opponent's reply.
     fn own_offer_text(&self, r: &Round<Self::Offer>) -> String {
         let mut lines = vec![self.round_header(r.round), self.own_offer_line(r)];
-        if self.messages_allowed() {
+        if self.game().messages_allowed {
             if let Some(message) = &r.message {
                 lines.push(format!("Your message: {message}"));
             }
@@ -163,14 +195,15 @@ pub trait AlternatingOffers {
 
     /// Every round up to the decision as one text (native and predict variants).
     fn narrative(&self) -> String {
+        let game = self.game();
         let mut parts = Vec::new();
-        for r in self.rounds() {
+        for r in game.rounds {
             if r.human_proposed {
                 parts.push(self.own_offer_text(r));
             } else {
                 match r.response.as_deref() {
                     Some(response) => parts.push(self.answered_text(r, response)),
-                    None => parts.push(format!("{}\n{}", self.offer_text(r), Self::QUESTION)),
+                    None => parts.push(format!("{}\n{}", self.offer_text(r), game.question)),
                 }
             }
         }
@@ -181,23 +214,24 @@ pub trait AlternatingOffers {
     /// their own turns is one user message, so turns alternate; the human's replies and
     /// offers are assistant turns in JSON.
     fn transcript(&self, m: &mut Messages) {
+        let game = self.game();
         let mut pending: Vec<String> = Vec::new();
         let flush = |m: &mut Messages, pending: &mut Vec<String>| {
             m.user(pending.join("\n\n"));
             pending.clear();
         };
-        for r in self.rounds() {
+        for r in game.rounds {
             if r.human_proposed {
                 pending.push(self.offer_request(r));
                 flush(m, &mut pending);
                 let mut offer = self.offer_fields(r);
-                if self.messages_allowed() {
+                if game.messages_allowed {
                     offer.push(("message".into(), r.message.clone().unwrap_or_default().into()));
                 }
                 m.assistant(json_object(&offer));
                 pending.push(self.response_to_human(r));
             } else {
-                pending.push(format!("{}\n{}", self.offer_text(r), Self::QUESTION));
+                pending.push(format!("{}\n{}", self.offer_text(r), game.question));
                 flush(m, &mut pending);
                 match &r.response {
                     Some(response) => {
@@ -208,6 +242,57 @@ pub trait AlternatingOffers {
             }
         }
     }
+
+    /// The `native` prompt: the rules and the answer format as the system message, the
+    /// game so far and the current offer in one user message.
+    fn native(&self) -> Prompt {
+        let text = self.instructions();
+        let mut m = Messages::new();
+        m.system(format!("{}\n{}", text.rules, text.response_format));
+        m.user(self.narrative());
+        m.into_prompt()
+    }
+
+    /// The `transcript` prompt: the rules and both answer formats as the system message,
+    /// then the game as a dialogue ([`AlternatingOffers::transcript`]).
+    fn dialogue(&self) -> Prompt {
+        let text = self.instructions();
+        let mut m = Messages::new();
+        m.system(format!("{}\n{}\n{}", text.rules, text.offer_format, text.response_format));
+        self.transcript(&mut m);
+        m.into_prompt()
+    }
+
+    /// The `predict` prompt: the observer preamble, then who the participant played
+    /// (`Alice`, `Alice, the seller`), the rules and the game so far quoted in one user
+    /// message, and `question` (with its answer instruction).
+    fn observed(&self, participant: &str, question: &str) -> Prompt {
+        let text = self.instructions();
+        let mut m = Messages::new();
+        m.system(observer_preamble(self.game().name));
+        m.user(format!(
+            "The participant played as {participant}.\n\nInstructions:\n{}\n\nThe game so far:\n{}\n\n{question}",
+            text.rules,
+            self.narrative(),
+        ));
+        m.into_prompt()
+    }
+}
+
+/// Reads every game of `family` under `path` into episodes of the human's replies
+/// ([`glee::load_episodes`]); a game in which the human never replied is skipped.
+pub fn load<A: DeserializeOwned>(
+    path: &Path,
+    family: &str,
+    load_game: impl Fn(&GleeGame<A>) -> Result<Episode, KitError>,
+) -> Result<LoadedData, KitError> {
+    glee::load_episodes::<A>(
+        path,
+        family,
+        |_| None,
+        "the LLM answered every offer, the human only proposed",
+        load_game,
+    )
 }
 
 /// The system message of the observer (`predict`) variant of an alternating-offers game
@@ -269,16 +354,22 @@ mod tests {
 
     impl AlternatingOffers for Toy {
         type Offer = Amount;
-        const ACCEPT: &'static str = "yes";
-        const QUESTION: &'static str = "OK?";
-        fn rounds(&self) -> &[Round<Amount>] {
-            &self.0
+        fn game(&self) -> Offers<'_, Amount> {
+            Offers {
+                rounds: &self.0,
+                opponent: "Bob",
+                messages_allowed: true,
+                accept: "yes",
+                question: "OK?",
+                name: "toy",
+            }
         }
-        fn opponent(&self) -> &str {
-            "Bob"
-        }
-        fn messages_allowed(&self) -> bool {
-            true
+        fn instructions(&self) -> Instructions {
+            Instructions {
+                rules: "Rules.".into(),
+                response_format: "Say yes or no.".into(),
+                offer_format: "Offer {\"amount\": n}.".into(),
+            }
         }
         fn round_header(&self, round: u32) -> String {
             format!("Round {round}")
@@ -354,5 +445,15 @@ mod tests {
                 ("user", "Bob accepted your offer.\n\nRound 4\nBob offers 5.\nOK?"),
             ]
         );
+        let system = |p: &Prompt| p.messages[0].content.to_string();
+        assert_eq!(system(&toy.native()), "Rules.\nSay yes or no.");
+        assert_eq!(toy.native().messages[1].content.as_str(), toy.narrative());
+        assert_eq!(system(&toy.dialogue()), "Rules.\nOffer {\"amount\": n}.\nSay yes or no.");
+        assert_eq!(toy.dialogue().messages.len(), 8);
+        let observed = toy.observed("Alice", "Did Alice say yes?");
+        assert!(system(&observed).contains("played the toy game below against an AI agent"));
+        let user = observed.messages[1].content.as_str();
+        assert!(user.starts_with("The participant played as Alice.\n\nInstructions:\nRules.\n\n"));
+        assert!(user.ends_with("Round 4\nBob offers 5.\nOK?\n\nDid Alice say yes?"), "{user}");
     }
 }

@@ -52,14 +52,14 @@
 
 use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
-    alternating::{self, json_number, AlternatingOffers, Round as GameRound},
+    alternating::{self, json_number, AlternatingOffers, Instructions, Offers, Round as GameRound},
     answer_json,
     csv_table::{de, CsvTable},
     game::{Game, NoParams},
-    glee::{self, GleeGame, Seat},
+    glee::{GleeGame, Seat},
     json::to_json,
     options,
-    render::{answer_instruction, money, Messages},
+    render::{answer_instruction, money},
     KitError,
 };
 use serde::{Deserialize, Serialize};
@@ -71,12 +71,9 @@ pub const NAME: &str = "negotiation";
 descry_game_kit::variants! {
     /// The prompt variants (see the crate docs).
     pub enum Variant {
-        Native = "native", transcript: false,
-            "Rules for the human's role in the system message; the game so far and the current offer with its three options in one user message; answer prefix.";
-        Transcript = "transcript", transcript: true,
-            "The game as a dialogue: offers to the human as user turns, the human's responses and offers as assistant JSON turns.";
-        Predict = "predict", transcript: false,
-            "Observer framing: predict the human's response from the quoted rules and game.";
+        Native = "native", transcript: false, "Rules for the human's role in the system message; the game so far and the current offer with its three options in one user message; answer prefix.";
+        Transcript = "transcript", transcript: true, "The game as a dialogue: offers to the human as user turns, the human's responses and offers as assistant JSON turns.";
+        Predict = "predict", transcript: false, "Observer framing: predict the human's response from the quoted rules and game.";
     }
 }
 
@@ -103,31 +100,11 @@ struct GameArgs {
     complete_information: bool,
 }
 
+/// The offer column of `game.csv` (the others are the kit's [`alternating::Turn`]).
 #[derive(Debug, Deserialize)]
-struct LogRow {
-    #[serde(deserialize_with = "de::opt_text")]
-    message: Option<String>,
+struct PriceColumn {
     #[serde(deserialize_with = "de::opt_f64")]
     product_price: Option<f64>,
-    player: String,
-    round: u32,
-    #[serde(deserialize_with = "de::opt_text")]
-    decision: Option<String>,
-}
-
-impl alternating::LogRow for LogRow {
-    fn player(&self) -> &str {
-        &self.player
-    }
-    fn round(&self) -> u32 {
-        self.round
-    }
-    fn message(&self) -> Option<&str> {
-        self.message.as_deref()
-    }
-    fn decision(&self) -> Option<&str> {
-        self.decision.as_deref()
-    }
 }
 
 /// A round's offer: the price.
@@ -209,46 +186,27 @@ impl Game for Negotiation {
         ]
     }
 
-    /// Reads every negotiation game under `path` into episodes of the human's responses.
-    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
-        glee::load_episodes::<GameArgs>(
-            path,
-            NAME,
-            |_| None,
-            "the LLM answered every offer, the human only proposed",
-            load_game,
-        )
+    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
+        match variant {
+            Variant::Native => ctx.native(),
+            Variant::Transcript => ctx.dialogue(),
+            Variant::Predict => ctx.observed(
+                &format!(
+                    "{}, the {}",
+                    ctx.human,
+                    if ctx.human_is_seller { "seller" } else { "buyer" }
+                ),
+                &format!(
+                    "What did the participant decide? {}",
+                    answer_instruction(&[ACCEPT, REJECT, ctx.outside_word()])
+                ),
+            ),
+        }
     }
 
-    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
-        let mut m = Messages::new();
-        match variant {
-            Variant::Native => {
-                m.system(format!("{}\n{}", rules(ctx), response_format(ctx)));
-                m.user(ctx.narrative());
-            }
-            Variant::Transcript => {
-                m.system(format!(
-                    "{}\n{}\n{}",
-                    rules(ctx),
-                    offer_format(ctx),
-                    response_format(ctx)
-                ));
-                ctx.transcript(&mut m);
-            }
-            Variant::Predict => {
-                m.system(alternating::observer_preamble(NAME));
-                m.user(format!(
-                    "The participant played as {}, the {}.\n\nInstructions:\n{}\n\nThe game so far:\n{}\n\nWhat did the participant decide? {}",
-                    ctx.human,
-                    if ctx.human_is_seller { "seller" } else { "buyer" },
-                    rules(ctx),
-                    ctx.narrative(),
-                    answer_instruction(&[ACCEPT, REJECT, ctx.outside_word()])
-                ));
-            }
-        }
-        m.into_prompt()
+    /// Reads every negotiation game under `path` into episodes of the human's responses.
+    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
+        alternating::load::<GameArgs>(path, NAME, load_game)
     }
 }
 
@@ -279,10 +237,10 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
         complete_information: args.complete_information,
         rounds: Vec::new(),
     };
-    let replies = alternating::human_replies(
+    alternating::episode(
         game,
         &table,
-        |line, r: &LogRow| {
+        |line, r: PriceColumn| {
             let price = r.product_price.ok_or_else(|| {
                 table.error(line, "product_price", "an offer without `product_price`")
             })?;
@@ -300,16 +258,12 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
             )),
         }
         },
-    )?;
-    let decisions: Vec<DecisionPoint> = replies
-        .into_iter()
-        .map(|reply| {
+        |reply| {
             let mut ctx = base.clone();
             ctx.rounds = reply.rounds;
             decision_point(game, &ctx, &reply.decision, reply.parsed)
-        })
-        .collect();
-    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
+        },
+    )
 }
 
 fn decision_point(
@@ -417,15 +371,6 @@ fn rules(ctx: &Context) -> String {
     lines.join("\n")
 }
 
-fn response_format(ctx: &Context) -> String {
-    format!(
-        "When you respond to an offer, answer with {}, {} or {}.",
-        answer_json(ACCEPT),
-        answer_json(REJECT),
-        answer_json(ctx.outside_word())
-    )
-}
-
 fn offer_format(ctx: &Context) -> String {
     format!(
         "When you make an offer, answer in JSON: {{\"product_price\": the price{}}}.",
@@ -439,19 +384,29 @@ fn offer_format(ctx: &Context) -> String {
 
 impl AlternatingOffers for Context {
     type Offer = Price;
-    const ACCEPT: &'static str = ACCEPT;
-    const QUESTION: &'static str = "What do you decide?";
 
-    fn rounds(&self) -> &[Round] {
-        &self.rounds
+    fn game(&self) -> Offers<'_, Self::Offer> {
+        Offers {
+            rounds: &self.rounds,
+            opponent: &self.opponent,
+            messages_allowed: self.messages_allowed,
+            accept: ACCEPT,
+            question: "What do you decide?",
+            name: NAME,
+        }
     }
 
-    fn opponent(&self) -> &str {
-        &self.opponent
-    }
-
-    fn messages_allowed(&self) -> bool {
-        self.messages_allowed
+    fn instructions(&self) -> Instructions {
+        Instructions {
+            rules: rules(self),
+            response_format: format!(
+                "When you respond to an offer, answer with {}, {} or {}.",
+                answer_json(ACCEPT),
+                answer_json(REJECT),
+                answer_json(self.outside_word())
+            ),
+            offer_format: offer_format(self),
+        }
     }
 
     fn round_header(&self, round: u32) -> String {
