@@ -200,3 +200,33 @@ macro_rules! plugin {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::variants! {
+        /// Two variants.
+        enum Two {
+            First = "first", transcript: false, "The first.";
+            Second = "second", transcript: true, "The second.";
+        }
+    }
+
+    #[test]
+    fn variants_parse_by_name_and_list_in_order() {
+        assert_eq!(Two::ALL, [Two::First, Two::Second]);
+        assert_eq!(Two::parse("p", "second").unwrap(), Two::Second);
+        assert!(Two::Second.spec().transcript && !Two::First.spec().transcript);
+        let err = Two::parse("p-r3", "Second").unwrap_err().to_string();
+        assert!(err.contains("p-r3"), "{err}");
+        assert!(
+            err.contains("unknown prompt variant `Second`; this game has: first, second"),
+            "{err}"
+        );
+        let abi = Two::abi();
+        let names: Vec<&str> = abi.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["first", "second"]);
+        assert_eq!(abi[1].description.as_str(), "The second.");
+    }
+}

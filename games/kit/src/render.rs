@@ -209,18 +209,18 @@ mod tests {
     #[test]
     fn observer_preamble() {
         let o = Observer {
-            played: "the game below",
-            against: "another player",
-            rules: "rules",
-            seen: "what happened",
-            whose: "the participant's",
-            decision: "choice",
+            played: "P",
+            against: "A",
+            rules: "R",
+            seen: "S",
+            whose: "W",
+            decision: "D",
         };
         assert_eq!(
             o.preamble(),
             "You are an expert in predicting human behaviour in economic games. A human participant played \
-             the game below against another player. You will read the rules the participant read and what \
-             happened up to one of the participant's choices (\"you\" is the participant). Predict that choice."
+             P against A. You will read the R the participant read and S up to one of W Ds (\"you\" is the \
+             participant). Predict that D."
         );
     }
 }

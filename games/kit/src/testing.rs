@@ -161,3 +161,19 @@ pub fn check_prompts_doc(prompts: &[(String, String)], shown: &[&str]) {
         }
     }
 }
+
+/// A snapshot test of one real prompt per variant: [`real_prompts`] of `point` in the data
+/// set at `path` (loaded with `params`), each an `insta` snapshot named `<point>-<variant>`
+/// (the calling crate needs `insta` as a dev-dependency), then [`check_prompts_doc`] with
+/// the variants `docs/prompts.md` shows.
+#[macro_export]
+macro_rules! snapshot_prompts {
+    ($game:expr, $path:expr, $params:expr, $point:expr, shown: $shown:expr) => {{
+        let point: &str = $point;
+        let prompts = $crate::testing::real_prompts(&$game, &$path, $params, point);
+        for (variant, text) in &prompts {
+            ::insta::assert_snapshot!(format!("{point}-{variant}"), text);
+        }
+        $crate::testing::check_prompts_doc(&prompts, &$shown);
+    }};
+}
