@@ -3,7 +3,8 @@
 //!
 //! - [`game`]: the shape of a plugin: the [`variants!`] enum of prompt variants, the
 //!   [`game::Game`] trait and [`plugin!`], which writes the plugin's entry points once;
-//! - [`alternating`]: what alternating-offers games (bargaining, negotiation) share;
+//! - [`alternating`]: what alternating-offers games (bargaining, negotiation) share: the
+//!   log walk, the rounds, the narrative, the dialogue and their three prompts;
 //! - [`error`]: [`KitError`], whose messages name the file, line and column of bad input;
 //! - [`csv_table`]: CSV reading (`csv` + serde) that checks the header for the columns a
 //!   game needs and reports every bad value by file, line and column name;
@@ -11,13 +12,16 @@
 //!   parameters, and the private rendering context of a decision point;
 //! - [`glee`]: discovery of GLEE game folders (`human_vs_llm/<family>/.../<GAME_ID>/`) and
 //!   of which player was the human, from each game's `config.json`;
-//! - [`options`]: decision options with their surface forms, prompt variants, plugin info;
-//! - [`render`]: the answer prefix `{"decision": "`, message building, number formatting;
+//! - [`options`]: decision options with their surface forms, variant specs, plugin info;
+//! - [`render`]: the answer prefix `{"decision": "`, message building, number formatting,
+//!   the observer (`predict`) preamble;
 //! - `mutation` (feature `mutation`): seeded random byte edits of data files through a
 //!   game's loader, for the game crates' tests;
 //! - `sample` (feature `testing`): real rendered prompts for docs and examples;
 //! - `testing` (feature `testing`): accessors, the transcript check, real prompts for
-//!   snapshot tests and the check of `docs/prompts.md`, for game plugins' tests;
+//!   snapshot tests (`snapshot_prompts!`) and the check of `docs/prompts.md`, for game
+//!   plugins' tests. The game crates enable `testing` and `mutation` only in their
+//!   dev-dependencies, so no plugin ships them;
 //! - [`transcript`]: the exact meaning of the transcript (prefix) property and a checker.
 #![deny(missing_docs)]
 
