@@ -1,10 +1,12 @@
 //! Alternating-offers games (GLEE bargaining and negotiation), the pieces they share: the
-//! rounds as the human saw them, read from a GLEE log; the human's own offers and the
-//! opponent's replies told back; the whole game as one narrative or as a dialogue.
+//! games of a family ([`load`]) and each log walked into an episode of the human's replies
+//! ([`episode`]), with the rounds as the human saw them ([`Round`]); the human's own offers
+//! and the opponent's replies told back; the whole game as one narrative or as a dialogue;
+//! the `native`, `transcript` and `predict` prompts built from them.
 //!
-//! A game supplies what its offers are ([`Round::offer`]) and how each offer reads
-//! ([`AlternatingOffers`]); the order of turns, the replies and the JSON of the human's
-//! own offers are written here once.
+//! A game supplies what its offers are ([`Round::offer`]) and how they read
+//! ([`AlternatingOffers`]); the order of turns, the replies, the JSON of the human's own
+//! offers and the prompts' layout are written here once.
 
 use crate::{
     answer_json,
@@ -63,12 +65,12 @@ pub struct HumanReply<O, D> {
 }
 
 /// Walks a GLEE log (`table`) into the game's episode: one decision point (made by
-/// `point`) for every reply of the human, in order. Each row is
-/// read as the game's offer columns (`C`, first: in GLEE logs they come before the
-/// [`Turn`] columns, so an error names the first bad column) and as a [`Turn`]; its player
-/// is checked; `offer` makes an offer row's offer (an error names the line and column);
-/// `parse` checks a reply (and says what it means); a reply must follow an unanswered
-/// offer of its round ([`glee::check_response`]).
+/// `point`) for every reply of the human, in order. Each row is read as the game's offer
+/// columns (`C`) and then as a [`Turn`] (in GLEE logs the offer columns come first, so a
+/// row with two bad values is reported at the first, as when it was one struct); its
+/// player is checked; `offer` makes an offer row's offer (an error names the line and
+/// column); `parse` checks a reply (and says what it means); a reply must follow an
+/// unanswered offer of its round ([`glee::check_response`]).
 pub fn episode<A, C, O, D>(
     game: &GleeGame<A>,
     table: &CsvTable,
