@@ -1,17 +1,15 @@
 use super::*;
 use descry_abi::{game::GamePlugin, types::LoadRequest};
-use descry_game_kit::Variant as _;
 use descry_game_kit::{
     glee::reasons,
     shared_data_dir,
-    testing::{check_transcripts, points},
+    testing::{check_transcripts, points, real_data, render_every_variant},
     transcript::check_episode,
 };
 use std::path::PathBuf;
 
 fn real() -> LoadedData {
-    load(&shared_data_dir().join("glee"))
-        .expect("the real GLEE sample must be at ../shared/data/glee")
+    real_data::<Bargaining>("glee")
 }
 
 #[test]
@@ -59,14 +57,7 @@ fn transcript_prefix_property_on_real_episodes() {
 #[test]
 fn every_point_renders_in_every_variant() {
     let data = real();
-    for p in points(&data) {
-        for v in Variant::ALL {
-            let prompt = render(p, v.name()).unwrap();
-            assert_eq!(prompt.answer_prefix.as_str(), "{\"decision\": \"");
-            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
-            assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
-        }
-    }
+    render_every_variant::<Bargaining>(&points(&data));
     let err = render(points(&data)[0], "nope").unwrap_err().to_string();
     assert!(err.contains("native, transcript, predict"), "{err}");
 }

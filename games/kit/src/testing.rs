@@ -11,7 +11,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{sample::section, transcript::check_episode, KitError};
+use crate::{
+    game::{Game, Variant},
+    sample::section,
+    transcript::check_episode,
+    KitError,
+};
 
 /// Every decision point of every episode, in order.
 pub fn points(data: &LoadedData) -> Vec<&DecisionPoint> {
@@ -176,4 +181,44 @@ macro_rules! snapshot_prompts {
         }
         $crate::testing::check_prompts_doc(&prompts, &$shown);
     }};
+}
+
+/// Renders each of `points` in every variant of game `G` and checks what holds for every
+/// prompt: the kit's answer prefix, a user message last, no empty message. Returns the
+/// prompts, each with its point and variant, for the game's own checks.
+pub fn render_every_variant<'a, G: Game>(
+    points: &[&'a DecisionPoint],
+) -> Vec<(&'a DecisionPoint, G::Variant, Prompt)> {
+    let mut prompts = Vec::new();
+    for &p in points {
+        for &v in G::Variant::ALL {
+            let prompt =
+                G::render(p, v.name()).unwrap_or_else(|e| panic!("{} / {}: {e}", p.id, v.name()));
+            assert_eq!(
+                prompt.answer_prefix.as_str(),
+                crate::ANSWER_PREFIX,
+                "{} / {}",
+                p.id,
+                v.name()
+            );
+            let last = prompt.messages.last().map(|m| m.role.to_string());
+            assert_eq!(last.as_deref(), Some("user"), "{} / {}", p.id, v.name());
+            assert!(
+                prompt.messages.iter().all(|m| !m.content.is_empty()),
+                "{} / {}",
+                p.id,
+                v.name()
+            );
+            prompts.push((p, v, prompt));
+        }
+    }
+    prompts
+}
+
+/// Game `G`'s data set in `../shared/data/<dir>` (see [`crate::shared_data_dir`]), loaded
+/// with default parameters; panics, naming the folder, when it is missing or does not load.
+pub fn real_data<G: Game>(dir: &str) -> LoadedData {
+    let path = crate::shared_data_dir().join(dir);
+    G::load(&path, G::Params::default())
+        .unwrap_or_else(|e| panic!("the real data must be at `{}`: {e}", path.display()))
 }
