@@ -15,7 +15,14 @@
 //! `descry_game_kit::plugin!` writes the three functions and the export from it.
 //!
 //! Build it as a `cdylib` (see `Cargo.toml`), put the library in a plugin folder, and name
-//! it in a study: `game = "ultimatum"`, `path = "<GLEE data folder>"`.
+//! it in a study as `examples/ultimatum/study.toml` does:
+//!
+//! ```toml
+//! [games.ultimatum]
+//! plugin = "ultimatum"
+//! data = "glee"            # relative to the data root (`data.root`)
+//! variants = ["native", "predict"]
+//! ```
 #![deny(missing_docs)]
 
 use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
