@@ -14,6 +14,18 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+# The formatting and lint gate: an unformatted file (rustfmt.toml), a clippy warning or a
+# rustdoc warning fails the test command before anything is built.
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        echo "installing the rustup component $component" >&2
+        rustup component add "$component"
+    fi
+done
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 # The end-to-end tests run the built binary and load the built plugins, so build them all
 # first (the test harnesses alone would not build the cdylibs' final files or the binary).
 cargo build --workspace

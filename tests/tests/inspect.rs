@@ -96,3 +96,31 @@ fn a_wrong_data_path_names_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("games.lottery.data") && err.contains("nowhere"), "{err}");
 }
+
+/// The example game's study (the one its crate docs quote) is a valid study: the plugin
+/// loads, its data is read, both variants render.
+#[test]
+fn the_example_game_study_inspects() {
+    let out = run(descry().arg("inspect").arg("examples/ultimatum/study.toml").args([
+        "--format",
+        "json",
+        "--set",
+        &format!("data.root={}", shared_dir().join("data").display()),
+    ]));
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let game = &report["games"][0];
+    assert_eq!(game["plugin"], "ultimatum");
+    assert_eq!(game["decision_points"], 8);
+    let variants: Vec<&str> =
+        game["variants"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(variants, ["native", "predict"]);
+    // The crate docs show the same table as the study file.
+    let docs = std::fs::read_to_string(repo_root().join("examples/ultimatum/src/lib.rs")).unwrap();
+    let study = std::fs::read_to_string(repo_root().join("examples/ultimatum/study.toml")).unwrap();
+    for line in
+        ["[games.ultimatum]", "plugin = \"ultimatum\"", "variants = [\"native\", \"predict\"]"]
+    {
+        assert!(docs.contains(line) && study.contains(line), "{line}");
+    }
+}

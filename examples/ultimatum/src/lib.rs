@@ -6,60 +6,60 @@
 //! ultimatum-style decision: this plugin turns each into one decision point and ignores
 //! the rest of the game.
 //!
-//! A game plugin is three functions (the [`GamePlugin`] trait):
-//! - `info`: the game's name, its decision options (with the text forms a model may use
-//!   for each), its target option and its prompt variants;
-//! - `load`: read a data set into episodes (one person's game) of decision points;
-//! - `render`: turn one decision point into chat messages ending in an answer prefix.
+//! A game plugin is three functions (`descry_abi::game::GamePlugin`): `info` (the game's
+//! name, its decision options with the text forms a model may use for each, its target
+//! option and its prompt variants), `load` (read a data set into episodes, one person's
+//! game each, of decision points) and `render` (turn one decision point into chat messages
+//! ending in an answer prefix). With the kit, a game implements [`Game`] instead: its
+//! declaration, `load` and `prompt` (the messages of one point's context in one variant);
+//! `descry_game_kit::plugin!` writes the three functions and the export from it.
 //!
 //! Build it as a `cdylib` (see `Cargo.toml`), put the library in a plugin folder, and name
-//! it in a study: `game = "ultimatum"`, `path = "<GLEE data folder>"`.
+//! it in a study as `examples/ultimatum/study.toml` does:
+//!
+//! ```toml
+//! [games.ultimatum]
+//! plugin = "ultimatum"
+//! data = "glee"            # relative to the data root (`data.root`)
+//! variants = ["native", "predict"]
+//! ```
 #![deny(missing_docs)]
 
-use descry_abi::{
-    game::GamePlugin,
-    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
-    PluginError,
-};
+use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
     csv_table::{de, CsvTable},
+    game::Game,
     glee::{self, Seat},
-    json::{context, to_json},
-    options::{self, VariantSpec},
+    json::to_json,
+    options,
     render::{answer_instruction, money, Messages},
     KitError,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-// The variants this game can render; the first is the default. `transcript: false`
-// because each episode has a single decision.
-const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "native",
-        description: "The rules as a system message, the offer as a user message.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "predict",
-        description: "Observer framing: predict the responder's answer.",
-        transcript: false,
-    },
-];
+// The variants this game can render, as an enum (the first is the default); a config's
+// variant name is parsed into it before `prompt` sees it. `transcript: false` because each
+// episode has a single decision.
+descry_game_kit::variants! {
+    /// The prompt variants.
+    pub enum Variant {
+        Native = "native", transcript: false, "The rules as a system message, the offer as a user message.";
+        Predict = "predict", transcript: false, "Observer framing: predict the responder's answer.";
+    }
+}
 
 /// The plugin. It holds no state: everything a decision point needs travels inside it.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ultimatum;
 
-// Exports the plugin for the host (the macro's items carry no docs, hence the module).
-mod export {
-    descry_abi::export_game!(super::Ultimatum);
-}
+// Implements `GamePlugin` from the `Game` below and exports the plugin for the host.
+descry_game_kit::plugin!(Ultimatum);
 
 /// What `render` needs to know about one decision, stored as JSON in the decision point
 /// (`context_json`). It must never contain the answer.
 #[derive(Debug, Serialize, Deserialize)]
-struct Offer {
+pub struct Offer {
     money: f64,
     to_responder: f64,
     to_proposer: f64,
@@ -87,33 +87,57 @@ struct GameArgs {
     messages_allowed: bool,
 }
 
-impl GamePlugin for Ultimatum {
-    fn info(&self) -> GameInfo {
-        GameInfo {
-            plugin: options::plugin_info(
-                "ultimatum",
-                env!("CARGO_PKG_VERSION"),
-                "Example: round 1 of GLEE bargaining.",
-            ),
-            family: "ultimatum".into(),
-            multi_round: false,
-            // `option` adds the forms a model may write: "accept", " accept", "Accept", ...
-            options: vec![
-                options::option("accept", &["accept"]),
-                options::option("reject", &["reject"]),
-            ]
-            .into(),
-            target_option: "accept".into(),
-            variants: options::variants(VARIANTS),
+impl Game for Ultimatum {
+    const NAME: &'static str = "ultimatum";
+    const DESCRIPTION: &'static str = "Example: round 1 of GLEE bargaining.";
+    const MULTI_ROUND: bool = false;
+    const TARGET_OPTION: &'static str = "accept";
+    // This example reads no parameters and ignores any it is given (a game with none
+    // should take `descry_game_kit::game::NoParams`, which rejects unknown keys).
+    type Params = serde::de::IgnoredAny;
+    type Variant = Variant;
+    type Context = Offer;
+
+    // `option` adds the forms a model may write: "accept", " accept", "Accept", ...
+    fn options() -> Vec<DecisionOption> {
+        vec![options::option("accept", &["accept"]), options::option("reject", &["reject"])]
+    }
+
+    fn load(path: &Path, _: serde::de::IgnoredAny) -> Result<LoadedData, KitError> {
+        load(path)
+    }
+
+    /// The offer's prompt; it ends with the answer prefix `{"decision": "`. The match on
+    /// the variant is exhaustive: a new variant must say how it renders.
+    fn prompt(offer: &Offer, variant: Variant) -> Prompt {
+        let rules = format!(
+            "Alice and you, Bob, divide {}. Alice proposes a split. If you accept, you both get that split and the \
+             game ends; if you reject, the game goes on, and you make the next proposal.",
+            money(offer.money)
+        );
+        let mut text = format!(
+            "Alice offers: you get {}, Alice gets {}.",
+            money(offer.to_responder),
+            money(offer.to_proposer)
+        );
+        if let Some(message) = &offer.message {
+            text.push_str(&format!("\nAlice's message: {}", message.trim()));
         }
-    }
-
-    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
-        Ok(load(Path::new(request.path.as_str()))?)
-    }
-
-    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
-        Ok(render(point, variant)?)
+        let instruction = answer_instruction(&["accept", "reject"]);
+        let mut m = Messages::new();
+        match variant {
+            Variant::Native => {
+                m.system(rules);
+                m.user(format!("{text}\nDo you accept? {instruction}"));
+            }
+            Variant::Predict => {
+                m.system("Predict what a human participant decided in an economic game.");
+                m.user(format!(
+                    "Rules the participant (Bob) read: {rules}\n\n{text}\nDid Bob accept? {instruction}"
+                ));
+            }
+        }
+        m.into_prompt()
     }
 }
 
@@ -180,40 +204,10 @@ pub fn load(path: &Path) -> Result<LoadedData, KitError> {
     Ok(LoadedData { episodes: episodes.into(), skipped: skipped.into() })
 }
 
-/// Renders the offer; the prompt ends with the answer prefix `{"decision": "`.
-pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
-    let variant = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
-    let offer: Offer = context(point)?;
-    let rules = format!(
-        "Alice and you, Bob, divide {}. Alice proposes a split. If you accept, you both get that split and the \
-         game ends; if you reject, the game goes on, and you make the next proposal.",
-        money(offer.money)
-    );
-    let mut text = format!(
-        "Alice offers: you get {}, Alice gets {}.",
-        money(offer.to_responder),
-        money(offer.to_proposer)
-    );
-    if let Some(message) = &offer.message {
-        text.push_str(&format!("\nAlice's message: {}", message.trim()));
-    }
-    let instruction = answer_instruction(&["accept", "reject"]);
-    let mut m = Messages::new();
-    if variant.name == "native" {
-        m.system(rules);
-        m.user(format!("{text}\nDo you accept? {instruction}"));
-    } else {
-        m.system("Predict what a human participant decided in an economic game.");
-        m.user(format!(
-            "Rules the participant (Bob) read: {rules}\n\n{text}\nDid Bob accept? {instruction}"
-        ));
-    }
-    Ok(m.into_prompt())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use descry_game_kit::Variant as _;
 
     #[test]
     fn loads_round_one_of_human_responders() {
@@ -223,9 +217,9 @@ mod tests {
         assert_eq!(points.len(), 8);
         assert_eq!(points.iter().filter(|p| p.outcome.rate == 1.0).count(), 5);
         for p in points {
-            for v in VARIANTS {
+            for v in Variant::ALL {
                 assert_eq!(
-                    render(p, v.name).unwrap().answer_prefix.as_str(),
+                    Ultimatum::render(p, v.name()).unwrap().answer_prefix.as_str(),
                     descry_game_kit::ANSWER_PREFIX
                 );
             }

@@ -453,3 +453,164 @@ pub fn analyse(
 fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::LoadedMetric;
+
+    /// A registry holding the built-in metrics (the real metrics crate, linked directly).
+    fn registry() -> Registry {
+        let boxes =
+            descry_abi::metric::new_guarded_metrics("descry-metrics", descry_metrics::plugins)
+                .into_result()
+                .expect("metrics");
+        let library = descry_abi::types::PluginInfo {
+            name: "metrics".into(),
+            version: "test".into(),
+            description: String::new().into(),
+        };
+        let metrics = boxes
+            .into_iter()
+            .map(|metric| LoadedMetric {
+                info: metric.info().into_result().expect("info"),
+                library: library.clone(),
+                path: "linked".into(),
+                metric,
+            })
+            .collect();
+        Registry { metrics, ..Registry::default() }
+    }
+
+    fn settings(multi_round: bool) -> AnalysisSettings {
+        AnalysisSettings {
+            metrics: vec!["pearson".into()],
+            primary_metric: "pearson".into(),
+            bootstrap: 0,
+            seed: 1,
+            min_mass: 0.8,
+            min_correlation: 0.3,
+            multi_round_families: if multi_round {
+                BTreeSet::from(["g".to_string()])
+            } else {
+                BTreeSet::new()
+            },
+        }
+    }
+
+    /// One model's rows on family `g`: outcomes 0, 1, 0, 1, … over two rounds, predictions
+    /// from `predict(outcome, round)`, all with mass `mass`.
+    fn rows(
+        name: &str,
+        role: &str,
+        mass: f64,
+        predict: impl Fn(f64, u32) -> f64,
+    ) -> Vec<PredictionRow> {
+        (0..8)
+            .map(|i| {
+                let outcome = (i % 2) as f64;
+                let round = 1 + (i / 4) as u32;
+                PredictionRow {
+                    key: format!("{name}{i}"),
+                    index: i,
+                    model: name.into(),
+                    role: role.into(),
+                    format: if role == "base" { "plain" } else { "chat" }.into(),
+                    game: "g".into(),
+                    family: "g".into(),
+                    variant: "native".into(),
+                    decision: format!("d{i}"),
+                    episode: format!("e{}", i % 4),
+                    round,
+                    outcome_option: String::new(),
+                    outcome,
+                    weight: 1.0,
+                    prediction: predict(outcome, round),
+                    mass,
+                    option_probs: "{}".into(),
+                    prompt_tokens: 10,
+                    flags: String::new(),
+                    metadata: "{}".into(),
+                }
+            })
+            .collect()
+    }
+
+    fn pair() -> Vec<PairStatus> {
+        vec![PairStatus {
+            name: "p".into(),
+            base: "b.plain".into(),
+            aligned: "a.chat".into(),
+            excluded: None,
+            size_b: None,
+        }]
+    }
+
+    fn pair_row<'a>(analysis: &'a Analysis, subset: &str) -> &'a PairRow {
+        analysis.pairs.iter().find(|p| p.subset == subset).expect("pair row")
+    }
+
+    #[test]
+    fn the_better_correlated_model_wins_its_pair() {
+        // Base follows the outcome closely; aligned only a little.
+        let mut all = rows("b", "base", 0.9, |o, _| 0.2 + 0.6 * o);
+        all.extend(rows("a", "aligned", 0.9, |o, r| 0.5 + 0.05 * o * r as f64 - 0.02 * r as f64));
+        let analysis = analyse(&registry(), &all, &pair(), &settings(false));
+        let row = pair_row(&analysis, "all");
+        assert!((row.metric_base - 1.0).abs() < 1e-9, "{}", row.metric_base);
+        assert!(row.metric_aligned < row.metric_base);
+        assert_eq!(row.winner, "base");
+        assert_eq!(row.excluded, None);
+        let wins = analysis.wins.iter().find(|w| w.family == "g").expect("wins");
+        assert_eq!((wins.base_wins, wins.aligned_wins, wins.excluded), (1, 0, 0));
+    }
+
+    #[test]
+    fn low_mass_or_low_correlation_excludes_a_pair_from_the_count() {
+        // The paper's filters: mean mass below 0.8 on either side, or both correlations
+        // below 0.3.
+        let mut all = rows("b", "base", 0.9, |o, _| 0.2 + 0.6 * o);
+        all.extend(rows("a", "aligned", 0.5, |o, _| 0.3 + 0.4 * o));
+        let analysis = analyse(&registry(), &all, &pair(), &settings(false));
+        let row = pair_row(&analysis, "all");
+        assert!(row.excluded.as_deref().is_some_and(|e| e.contains("mean mass below 0.8")));
+        assert_eq!(row.winner, "");
+
+        let flat = |i: u32| move |_: f64, r: u32| 0.5 + 0.01 * ((r + i) % 2) as f64;
+        let mut all = rows("b", "base", 0.9, flat(0));
+        all.extend(rows("a", "aligned", 0.9, flat(1)));
+        let analysis = analyse(&registry(), &all, &pair(), &settings(false));
+        let row = pair_row(&analysis, "all");
+        assert!(
+            row.excluded.as_deref().is_some_and(|e| e.contains("both pearson below 0.3")),
+            "{row:?}"
+        );
+        let wins = analysis.wins.iter().find(|w| w.family == "g").expect("wins");
+        assert_eq!((wins.base_wins, wins.aligned_wins, wins.excluded), (0, 0, 1));
+    }
+
+    #[test]
+    fn multi_round_families_are_also_compared_by_first_and_later_rounds() {
+        // Aligned is right in round 1 only; base in rounds 2+ only.
+        let mut all = rows("b", "base", 0.9, |o, r| if r == 1 { 0.5 } else { 0.2 + 0.6 * o });
+        all.extend(rows("a", "aligned", 0.9, |o, r| if r == 1 { 0.2 + 0.6 * o } else { 0.5 }));
+        // Make the flat halves not exactly constant, so the correlations are defined.
+        for (i, r) in all.iter_mut().enumerate() {
+            r.prediction += 0.001 * (i % 3) as f64;
+        }
+        let analysis = analyse(&registry(), &all, &pair(), &settings(true));
+        assert_eq!(pair_row(&analysis, "round 1").winner, "aligned");
+        assert_eq!(pair_row(&analysis, "rounds 2+").winner, "base");
+        assert!(analysis.wins.iter().any(|w| w.family == "all multi-round"));
+    }
+
+    #[test]
+    fn an_unknown_metric_is_a_number_with_a_reason_never_a_guess() {
+        let all = rows("b", "base", 0.9, |o, _| o);
+        let refs: Vec<&PredictionRow> = all.iter().collect();
+        let m = compute_metric(&registry(), "accuracy_at_7", &refs);
+        assert!(m.value.is_nan());
+        assert!(m.note.as_deref().is_some_and(|n| n.contains("no metric named")));
+        assert!(bootstrap_ci(&registry(), "pearson", &[], 100, 1).0.is_nan());
+    }
+}

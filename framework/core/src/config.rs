@@ -83,6 +83,8 @@ impl Origin {
         match metadata {
             Some(m) => match &m.source {
                 Some(figment::Source::File(path)) => format!("study file {}", path.display()),
+                // The built-in defaults are serialized from code.
+                Some(figment::Source::Code(_)) => "the defaults".into(),
                 Some(src) => format!("{} ({src})", m.name),
                 None => m.name.to_string(),
             },
@@ -660,5 +662,58 @@ mod tests {
         for key in ["", "backend..threads", ".threads", "backend.", "back end", "pairs[0].name"] {
             assert!(malformed_key(key).is_some(), "{key}");
         }
+    }
+
+    fn study_of(text: &str, set: &[&str]) -> (tempfile::TempDir, Result<Study, ConfigError>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("study.toml");
+        std::fs::write(&path, text).expect("write");
+        let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        let study = ConfigLoader::new(Some(&path), &set).and_then(|l| l.study());
+        (dir, study)
+    }
+
+    #[test]
+    fn backend_tables_layer_and_pass_through_verbatim() {
+        let (dir, study) = study_of(
+            "[backend]\nthreads = 2\n[backend.fast]\nlevel = \"high\"\nnested = { a = 1 }\n",
+            &["backend.fast.level=\"low\"", "backend.other.x=3"],
+        );
+        let study = study.expect("study");
+        assert_eq!(study.backend.threads, 2);
+        assert_eq!(
+            study.backend.engine_table("fast"),
+            serde_json::json!({"level": "low", "nested": {"a": 1}})
+        );
+        assert_eq!(study.backend.engine_table("other"), serde_json::json!({"x": 3}));
+        assert_eq!(study.backend.engine_table("none"), serde_json::json!({}));
+        assert_eq!(study.backend.stray_keys().count(), 0);
+        // Where each value came from, and what relative paths are relative to.
+        let file = dir.path().join("study.toml");
+        assert_eq!(
+            study.origin.source_of("backend.threads"),
+            format!("study file {}", file.display())
+        );
+        assert!(study
+            .origin
+            .source_of("backend.fast.level")
+            .starts_with("--set backend.fast.level"));
+        assert_eq!(study.origin.source_of("backend.batch_tokens"), "the defaults");
+        assert_eq!(study.origin.base_dir(), dir.path());
+    }
+
+    #[test]
+    fn a_scalar_in_backend_that_is_no_shared_key_is_stray() {
+        let (_dir, study) = study_of("[backend]\nthread = 2\nprefix_reuse = false\n", &[]);
+        let study = study.expect("parses: only the loaded backends can judge the key");
+        assert_eq!(study.backend.stray_keys().collect::<Vec<_>>(), vec!["thread"]);
+        assert!(!study.backend.prefix_reuse);
+        // A shared key of the wrong type is the schema's error, naming key and file.
+        let (_dir, study) = study_of("[backend]\nthreads = \"two\"\n", &[]);
+        let err = study.expect_err("wrong type").to_string();
+        assert!(
+            err.contains("config key `backend.threads` from") && err.contains("study.toml"),
+            "{err}"
+        );
     }
 }

@@ -122,10 +122,7 @@ pub fn plan_unit(
     let candidates: Vec<u32> = options.iter().flat_map(|o| o.token_ids.iter().copied()).collect();
 
     let points: Vec<&DecisionPoint> = episodes.iter().flat_map(|e| e.decisions.iter()).collect();
-    let format_tag = match format {
-        PromptFormat::Plain => "plain",
-        PromptFormat::Chat => "chat",
-    };
+    let format_tag = crate::study::format_tag(format);
     let decisions: Vec<PlannedDecision> = points
         .par_iter()
         .enumerate()
@@ -270,4 +267,148 @@ pub fn tokens_of(sequences: &[PlannedSequence]) -> u64 {
 /// decision, so the order changes nothing else.
 pub fn order_for_reuse(sequences: &mut [PlannedSequence]) {
     sequences.sort_by(|a, b| a.tokens.cmp(&b.tokens));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use descry_abi::types::HumanOutcome;
+
+    fn point(id: &str, episode: &str) -> DecisionPoint {
+        DecisionPoint {
+            id: id.into(),
+            episode: episode.into(),
+            round: 1,
+            outcome: HumanOutcome {
+                option: abi_stable::std_types::ROption::RNone,
+                rate: 0.5,
+                weight: 1.0,
+            },
+            metadata_json: "{}".into(),
+            flags: Vec::new().into(),
+            context_json: "{}".into(),
+        }
+    }
+
+    /// A plan of decisions given as (episode, tokens), in data order.
+    fn plan(decisions: &[(&str, &[u32])]) -> UnitPlan {
+        UnitPlan {
+            decisions: decisions
+                .iter()
+                .enumerate()
+                .map(|(index, (episode, tokens))| PlannedDecision {
+                    index,
+                    point: point(&format!("d{index}"), episode),
+                    key: format!("k{index}"),
+                    tokens: tokens.to_vec(),
+                })
+                .collect(),
+            options: Vec::new(),
+            candidates: Vec::new(),
+        }
+    }
+
+    /// Every pending decision is queried exactly once, at its last token, in a sequence
+    /// whose tokens begin with its prompt.
+    fn check_answers_each_once(plan: &UnitPlan, pending: &[usize], seqs: &[PlannedSequence]) {
+        let mut seen: Vec<usize> =
+            seqs.iter().flat_map(|s| s.queries.iter().map(|q| q.0)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, pending, "each pending decision once");
+        for s in seqs {
+            for &(i, position) in &s.queries {
+                let t = &plan.decisions[i].tokens;
+                assert_eq!(position as usize, t.len() - 1);
+                assert_eq!(
+                    &s.tokens[..t.len()],
+                    &t[..],
+                    "decision {i} is a prefix of its sequence"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn per_decision_grouping_gives_each_decision_its_own_sequence() {
+        let p = plan(&[("e1", &[1, 2]), ("e1", &[1, 2, 3, 4]), ("e2", &[5])]);
+        let seqs = group(&p, &[0, 1, 2], Grouping::PerDecision);
+        assert_eq!(seqs.len(), 3);
+        check_answers_each_once(&p, &[0, 1, 2], &seqs);
+        assert_eq!(tokens_of(&seqs), 7);
+    }
+
+    #[test]
+    fn prefix_grouping_carries_an_episode_in_its_last_prompt() {
+        // e1 is a transcript (each prompt a prefix of the next); e2's first prompt is not a
+        // prefix of its last, so it rides alone.
+        let p = plan(&[
+            ("e1", &[1, 2]),
+            ("e1", &[1, 2, 3]),
+            ("e1", &[1, 2, 3, 4, 5]),
+            ("e2", &[7, 8]),
+            ("e2", &[7, 9, 10]),
+        ]);
+        let pending = [0, 1, 2, 3, 4];
+        let seqs = group(&p, &pending, Grouping::Prefix);
+        check_answers_each_once(&p, &pending, &seqs);
+        assert_eq!(seqs.len(), 3, "{seqs:?}");
+        assert_eq!(seqs[0].tokens, vec![1, 2, 3, 4, 5]);
+        assert_eq!(seqs[0].queries, vec![(0, 1), (1, 2), (2, 4)]);
+        assert_eq!(tokens_of(&seqs), 5 + 2 + 3);
+    }
+
+    #[test]
+    fn prefix_grouping_of_a_resumed_unit_plans_only_the_pending_decisions() {
+        let p = plan(&[("e1", &[1, 2]), ("e1", &[1, 2, 3]), ("e1", &[1, 2, 3, 4])]);
+        // The last decision is stored: the second one carries the first.
+        let seqs = group(&p, &[0, 1], Grouping::Prefix);
+        check_answers_each_once(&p, &[0, 1], &seqs);
+        assert_eq!(seqs.len(), 1);
+        assert_eq!(seqs[0].tokens, vec![1, 2, 3]);
+        assert!(group(&p, &[], Grouping::Prefix).is_empty());
+    }
+
+    #[test]
+    fn ordering_for_reuse_puts_shared_beginnings_together_and_keeps_ties_in_order() {
+        let seq = |tokens: &[u32], i: usize| PlannedSequence {
+            tokens: tokens.to_vec(),
+            queries: vec![(i, 0)],
+        };
+        let mut seqs = vec![seq(&[2, 1], 0), seq(&[1, 9], 1), seq(&[2, 1], 2), seq(&[1, 2, 3], 3)];
+        order_for_reuse(&mut seqs);
+        let order: Vec<usize> = seqs.iter().map(|s| s.queries[0].0).collect();
+        assert_eq!(order, vec![3, 1, 0, 2]);
+    }
+
+    #[test]
+    fn the_decision_key_changes_with_every_field_it_covers() {
+        let p = point("d", "e");
+        let base = decision_key("w", "plain", &p, &[1, 2], &[3]);
+        assert_eq!(base, decision_key("w", "plain", &p, &[1, 2], &[3]), "deterministic");
+        assert_eq!(base.len(), 32);
+        let mut changed = vec![
+            decision_key("w2", "plain", &p, &[1, 2], &[3]),
+            decision_key("w", "chat", &p, &[1, 2], &[3]),
+            decision_key("w", "plain", &p, &[1, 2, 0], &[3]),
+            decision_key("w", "plain", &p, &[1, 2], &[4]),
+        ];
+        let mut with = |edit: &dyn Fn(&mut DecisionPoint)| {
+            let mut q = p.clone();
+            edit(&mut q);
+            changed.push(decision_key("w", "plain", &q, &[1, 2], &[3]));
+        };
+        with(&|q| q.id = "d2".into());
+        with(&|q| q.episode = "e2".into());
+        with(&|q| q.round = 2);
+        with(&|q| q.outcome.option = abi_stable::std_types::ROption::RSome("accept".into()));
+        with(&|q| q.outcome.rate = 0.25);
+        with(&|q| q.outcome.weight = 2.0);
+        with(&|q| q.metadata_json = "{\"a\":1}".into());
+        with(&|q| q.flags = vec!["f".into()].into());
+        for (i, key) in changed.iter().enumerate() {
+            assert_ne!(key, &base, "change {i} left the key as it was");
+        }
+        // Fields are length-prefixed: moving a byte from one field to the next changes it.
+        assert_ne!(decision_key("ab", "c", &p, &[], &[]), decision_key("a", "bc", &p, &[], &[]));
+    }
 }

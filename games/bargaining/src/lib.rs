@@ -44,18 +44,15 @@
 //! `offer_sum_mismatch`: the offered split does not add up to `money_to_divide`.
 #![deny(missing_docs)]
 
-use descry_abi::{
-    game::GamePlugin,
-    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
-    PluginError,
-};
+use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
-    answer_json,
+    alternating::{self, json_number, AlternatingOffers, Instructions, Offers, Round as GameRound},
     csv_table::{de, CsvTable},
-    glee::{self, GleeGame, Seat},
-    json::{context, parse_params, to_json},
-    options::{self, VariantSpec},
-    render::{answer_instruction, decimal, message_text, money, Messages},
+    game::{Game, NoParams},
+    glee::{GleeGame, Seat},
+    json::to_json,
+    options,
+    render::{answer_instruction, decimal, lowercase_first, money},
     KitError,
 };
 use serde::{Deserialize, Serialize};
@@ -64,37 +61,20 @@ use std::path::Path;
 /// The plugin's name and family.
 pub const NAME: &str = "bargaining";
 
-const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "native",
-        description: "Rules in the system message; the game so far and the current offer in one user message; answer prefix.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "transcript",
-        description: "The game as a dialogue: offers to the human as user turns, the human's answers and offers as assistant JSON turns.",
-        transcript: true,
-    },
-    VariantSpec {
-        name: "predict",
-        description: "Observer framing: predict the human participant's decision from the quoted rules and game.",
-        transcript: false,
-    },
-];
+descry_game_kit::variants! {
+    /// The prompt variants (see the crate docs).
+    pub enum Variant {
+        Native = "native", transcript: false, "Rules in the system message; the game so far and the current offer in one user message; answer prefix.";
+        Transcript = "transcript", transcript: true, "The game as a dialogue: offers to the human as user turns, the human's answers and offers as assistant JSON turns.";
+        Predict = "predict", transcript: false, "Observer framing: predict the human participant's decision from the quoted rules and game.";
+    }
+}
 
 /// The bargaining game plugin.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Bargaining;
 
-/// The exported root module (the export macro's items carry no docs of their own).
-mod export {
-    descry_abi::export_game!(super::Bargaining);
-}
-
-/// Load parameters: none yet.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {}
+descry_game_kit::plugin!(Bargaining);
 
 /// `game_args` of a bargaining config.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,37 +87,28 @@ struct GameArgs {
     delta_2: Option<f64>,
 }
 
-/// One row of `game.csv`.
+/// The offer columns of `game.csv` (the others are the kit's [`alternating::Turn`]).
 #[derive(Debug, Deserialize)]
-struct LogRow {
+struct Gains {
     #[serde(deserialize_with = "de::opt_f64")]
     alice_gain: Option<f64>,
     #[serde(deserialize_with = "de::opt_f64")]
     bob_gain: Option<f64>,
-    #[serde(deserialize_with = "de::opt_text")]
-    message: Option<String>,
-    player: String,
-    round: u32,
-    #[serde(deserialize_with = "de::opt_text")]
-    decision: Option<String>,
 }
 
-/// One round as the human saw it.
+/// A round's offer: the split between the human and the opponent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Round {
-    round: u32,
-    /// Whether the human made this round's offer.
-    human_proposed: bool,
+pub struct Split {
     human_gain: f64,
     opponent_gain: f64,
-    message: Option<String>,
-    /// `accept`/`reject`; absent for the round being decided.
-    response: Option<String>,
 }
+
+/// One round as the human saw it (the reply is `accept`/`reject`).
+type Round = GameRound<Split>;
 
 /// What `render` needs: the game's rules and the rounds up to the decision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Context {
+pub struct Context {
     human: String,
     opponent: String,
     first_proposer: String,
@@ -151,41 +122,39 @@ struct Context {
     rounds: Vec<Round>,
 }
 
-impl GamePlugin for Bargaining {
-    fn info(&self) -> GameInfo {
-        GameInfo {
-            plugin: options::plugin_info(
-                NAME,
-                env!("CARGO_PKG_VERSION"),
-                "GLEE bargaining (alternating offers with inflation): the human responder accepts or rejects.",
+impl Game for Bargaining {
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
+        "GLEE bargaining (alternating offers with inflation): the human responder accepts or rejects.";
+    const MULTI_ROUND: bool = true;
+    const TARGET_OPTION: &'static str = "accept";
+    type Params = NoParams;
+    type Variant = Variant;
+    type Context = Context;
+
+    fn options() -> Vec<DecisionOption> {
+        vec![options::option("accept", &["accept"]), options::option("reject", &["reject"])]
+    }
+
+    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
+        match variant {
+            Variant::Native => ctx.native(),
+            Variant::Transcript => ctx.dialogue(),
+            Variant::Predict => ctx.observed(
+                &ctx.human,
+                &format!(
+                    "Did the participant accept {}'s offer? {}",
+                    ctx.opponent,
+                    answer_instruction(&["accept", "reject"])
+                ),
             ),
-            family: NAME.into(),
-            multi_round: true,
-            options: vec![options::option("accept", &["accept"]), options::option("reject", &["reject"])].into(),
-            target_option: "accept".into(),
-            variants: options::variants(VARIANTS),
         }
     }
 
-    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
-        let _: Params = parse_params(NAME, request.params_json.as_str())?;
-        Ok(load(Path::new(request.path.as_str()))?)
+    /// Reads every bargaining game under `path` into episodes of the human's decisions.
+    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
+        alternating::load::<GameArgs>(path, NAME, load_game)
     }
-
-    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
-        Ok(render(point, variant)?)
-    }
-}
-
-/// Reads every bargaining game under `path` into episodes of the human's decisions.
-pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    glee::load_episodes::<GameArgs>(
-        path,
-        NAME,
-        |_| None,
-        "the LLM answered every offer, the human only proposed",
-        load_game,
-    )
 }
 
 /// The discount factor of one player: `game_args.delta_N`, else `player_N_args.delta`.
@@ -208,11 +177,9 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
         &game.log_path,
         &["alice_gain", "bob_gain", "message", "player", "round", "decision"],
     )?;
-    let human = game.human_name();
-    let opponent = game.opponent_name();
     let ctx = Context {
-        human: human.clone(),
-        opponent: opponent.clone(),
+        human: game.human_name(),
+        opponent: game.opponent_name(),
         first_proposer: game.name(Seat::Player1),
         money_to_divide: args.money_to_divide,
         max_rounds: args.max_rounds,
@@ -225,60 +192,36 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
     let delta_1 = delta(game, Seat::Player1)?;
     let delta_2 = delta(game, Seat::Player2)?;
 
-    let mut rounds: Vec<Round> = Vec::new();
-    let mut decisions = Vec::new();
-    for row in table.rows::<LogRow>() {
-        let row = row?;
-        let (line, r) = (row.line, row.value);
-        game.check_player(&table, line, &r.player)?;
-        match r.decision.as_deref() {
-            // A proposer row: the split (and message).
-            None => {
-                let alice = r.alice_gain.ok_or_else(|| {
-                    table.error(line, "alice_gain", "an offer without `alice_gain`")
-                })?;
-                let bob = r
-                    .bob_gain
-                    .ok_or_else(|| table.error(line, "bob_gain", "an offer without `bob_gain`"))?;
-                let (human_gain, opponent_gain) =
-                    if game.human == Seat::Player1 { (alice, bob) } else { (bob, alice) };
-                rounds.push(Round {
-                    round: r.round,
-                    human_proposed: r.player == human,
-                    human_gain,
-                    opponent_gain,
-                    message: r.message.as_deref().map(message_text).filter(|m| !m.is_empty()),
-                    response: None,
-                });
-            }
-            // A responder row: accept or reject the offer of the same round.
-            Some(decision) => {
-                if decision != "accept" && decision != "reject" {
-                    return Err(table.error(
-                        line,
-                        "decision",
-                        format!("unknown decision `{decision}`; expected `accept`, `reject` or `None` (an offer row)"),
-                    ));
-                }
-                glee::check_response(
-                    &table,
+    alternating::episode(
+        game,
+        &table,
+        |line, r: Gains| {
+            let alice = r
+                .alice_gain
+                .ok_or_else(|| table.error(line, "alice_gain", "an offer without `alice_gain`"))?;
+            let bob = r
+                .bob_gain
+                .ok_or_else(|| table.error(line, "bob_gain", "an offer without `bob_gain`"))?;
+            let (human_gain, opponent_gain) =
+                if game.human == Seat::Player1 { (alice, bob) } else { (bob, alice) };
+            Ok(Split { human_gain, opponent_gain })
+        },
+        |line, decision| {
+            if decision != "accept" && decision != "reject" {
+                return Err(table.error(
                     line,
-                    r.round,
-                    rounds.last().map(|o| (o.round, o.response.is_some())),
-                )?;
-                if r.player == human {
-                    // The context holds the rounds up to this offer, never this answer.
-                    let mut point_ctx = ctx.clone();
-                    point_ctx.rounds = rounds.clone();
-                    decisions.push(decision_point(game, &point_ctx, decision, delta_1, delta_2));
-                }
-                if let Some(offer) = rounds.last_mut() {
-                    offer.response = Some(decision.to_string());
-                }
+                    "decision",
+                    format!("unknown decision `{decision}`; expected `accept`, `reject` or `None` (an offer row)"),
+                ));
             }
-        }
-    }
-    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
+            Ok(())
+        },
+        |reply| {
+            let mut point_ctx = ctx.clone();
+            point_ctx.rounds = reply.rounds;
+            decision_point(game, &point_ctx, &reply.decision, delta_1, delta_2)
+        },
+    )
 }
 
 fn decision_point(
@@ -291,7 +234,7 @@ fn decision_point(
     let args = &game.config.game_args;
     let offer = ctx.rounds.last().expect("a decision point has the offer it answers");
     let mut flags = Vec::new();
-    if ((offer.human_gain + offer.opponent_gain) - args.money_to_divide).abs() > 1e-6 {
+    if ((offer.offer.human_gain + offer.offer.opponent_gain) - args.money_to_divide).abs() > 1e-6 {
         flags.push("offer_sum_mismatch".into());
     }
     let metadata = serde_json::json!({
@@ -306,8 +249,8 @@ fn decision_point(
         "delta_2": delta_2,
         "delta_human": ctx.delta_human,
         "delta_opponent": ctx.delta_opponent,
-        "offer_to_human": offer.human_gain,
-        "offer_share": offer.human_gain / args.money_to_divide,
+        "offer_to_human": offer.offer.human_gain,
+        "offer_share": offer.offer.human_gain / args.money_to_divide,
         "answer": decision,
     });
     DecisionPoint {
@@ -323,38 +266,14 @@ fn decision_point(
 
 // ------------------------------------------------------------------------------ render
 
-/// Renders a decision point made by [`load`] in one of the variants.
+/// Reads every bargaining game under `path` into episodes of the human's decisions.
+pub fn load(path: &Path) -> Result<LoadedData, KitError> {
+    <Bargaining as Game>::load(path, NoParams {})
+}
+
+/// Renders a decision point made by [`load`] in the variant named `variant`.
 pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
-    let spec = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
-    let ctx: Context = context(point)?;
-    let mut m = Messages::new();
-    match spec.name {
-        "native" => {
-            m.system(format!("{}\n{}", rules(&ctx), response_format()));
-            m.user(narrative(&ctx));
-        }
-        "transcript" => {
-            m.system(format!("{}\n{}\n{}", rules(&ctx), offer_format(&ctx), response_format()));
-            transcript(&ctx, &mut m);
-        }
-        _ => {
-            m.system(
-                "You are an expert in predicting human behaviour in economic games. A human participant played \
-                 the bargaining game below against an AI agent. You will read the instructions the participant \
-                 read and the game up to one of the participant's decisions (\"you\" is the participant). \
-                 Predict that decision.",
-            );
-            m.user(format!(
-                "The participant played as {}.\n\nInstructions:\n{}\n\nThe game so far:\n{}\n\nDid the participant accept {}'s offer? {}",
-                ctx.human,
-                rules(&ctx),
-                narrative(&ctx),
-                ctx.opponent,
-                answer_instruction(&["accept", "reject"])
-            ));
-        }
-    }
-    Ok(m.into_prompt())
+    <Bargaining as Game>::render(point, variant)
 }
 
 /// The rules the human read: players, stakes, protocol, inflation, rounds limit.
@@ -447,170 +366,104 @@ fn inflation_update(ctx: &Context, round: u32) -> Option<String> {
     })
 }
 
-fn round_header(ctx: &Context, round: u32) -> String {
-    match inflation_update(ctx, round) {
-        Some(update) => format!("Round {round}\n{update}"),
-        None => format!("Round {round}"),
-    }
-}
+impl AlternatingOffers for Context {
+    type Offer = Split;
 
-/// An offer from the opponent, as the human saw it.
-fn offer_text(ctx: &Context, r: &Round) -> String {
-    let mut lines = vec![round_header(ctx, r.round), format!("{}'s offer:", ctx.opponent)];
-    if ctx.messages_allowed {
-        if let Some(message) = &r.message {
-            lines.push(format!("{}'s message: {}", ctx.opponent, message));
+    fn game(&self) -> Offers<'_, Self::Offer> {
+        Offers {
+            rounds: &self.rounds,
+            opponent: &self.opponent,
+            messages_allowed: self.messages_allowed,
+            accept: "accept",
+            question: "Do you accept this offer?",
+            name: NAME,
         }
     }
-    lines.push(format!(
-        "You would get {}, and {} would get {}.",
-        money(r.human_gain),
-        ctx.opponent,
-        money(r.opponent_gain)
-    ));
-    lines.join("\n")
-}
 
-/// The human's own offer, told back to them.
-fn own_offer_text(ctx: &Context, r: &Round) -> String {
-    let mut lines = vec![
-        round_header(ctx, r.round),
-        format!(
-            "You offered: you would get {}, and {} would get {}.",
-            money(r.human_gain),
-            ctx.opponent,
-            money(r.opponent_gain)
-        ),
-    ];
-    if ctx.messages_allowed {
-        if let Some(message) = &r.message {
-            lines.push(format!("Your message: {message}"));
+    fn instructions(&self) -> Instructions {
+        Instructions {
+            rules: rules(self),
+            response_format: format!(
+                "When you respond to an offer, {}",
+                lowercase_first(&answer_instruction(&["accept", "reject"]))
+            ),
+            offer_format: offer_format(self),
         }
     }
-    lines.push(response_to_human(ctx, r));
-    lines.join("\n")
-}
 
-fn response_to_human(ctx: &Context, r: &Round) -> String {
-    match r.response.as_deref() {
-        Some("accept") => format!("{} accepted your offer.", ctx.opponent),
-        _ => format!("{} rejected your offer.", ctx.opponent),
+    fn round_header(&self, round: u32) -> String {
+        match inflation_update(self, round) {
+            Some(update) => format!("Round {round}\n{update}"),
+            None => format!("Round {round}"),
+        }
     }
-}
 
-const QUESTION: &str = "Do you accept this offer?";
-
-/// Every round up to the decision as one text (native and predict variants).
-fn narrative(ctx: &Context) -> String {
-    let mut parts = Vec::new();
-    for r in &ctx.rounds {
-        if r.human_proposed {
-            parts.push(own_offer_text(ctx, r));
-        } else {
-            match r.response.as_deref() {
-                Some(response) => parts.push(format!(
-                    "{}\nYou {} the offer.",
-                    offer_text(ctx, r),
-                    if response == "accept" { "accepted" } else { "rejected" }
-                )),
-                None => parts.push(format!("{}\n{QUESTION}", offer_text(ctx, r))),
+    fn offer_text(&self, r: &Round) -> String {
+        let mut lines = vec![self.round_header(r.round), format!("{}'s offer:", self.opponent)];
+        if self.messages_allowed {
+            if let Some(message) = &r.message {
+                lines.push(format!("{}'s message: {}", self.opponent, message));
             }
         }
+        lines.push(format!(
+            "You would get {}, and {} would get {}.",
+            money(r.offer.human_gain),
+            self.opponent,
+            money(r.offer.opponent_gain)
+        ));
+        lines.join("\n")
     }
-    parts.join("\n\n")
+
+    fn answered_text(&self, r: &Round, response: &str) -> String {
+        format!(
+            "{}\nYou {} the offer.",
+            self.offer_text(r),
+            if response == "accept" { "accepted" } else { "rejected" }
+        )
+    }
+
+    fn own_offer_line(&self, r: &Round) -> String {
+        format!(
+            "You offered: you would get {}, and {} would get {}.",
+            money(r.offer.human_gain),
+            self.opponent,
+            money(r.offer.opponent_gain)
+        )
+    }
+
+    fn offer_request(&self, r: &Round) -> String {
+        format!(
+            "{}\nSend your offer to divide {}{}.",
+            self.round_header(r.round),
+            money(self.money_to_divide),
+            if self.messages_allowed {
+                format!(" and a message to {}", self.opponent)
+            } else {
+                String::new()
+            }
+        )
+    }
+
+    fn offer_fields(&self, r: &Round) -> Vec<(String, serde_json::Value)> {
+        vec![
+            (gain_key(&self.human), json_number(r.offer.human_gain)),
+            (gain_key(&self.opponent), json_number(r.offer.opponent_gain)),
+        ]
+    }
 }
 
-fn response_format() -> String {
-    format!(
-        "When you respond to an offer, {}",
-        lowercase_first(&answer_instruction(&["accept", "reject"]))
-    )
+/// The JSON key of a player's gain: `alice_gain`.
+fn gain_key(player: &str) -> String {
+    format!("{}_gain", player.to_lowercase().replace(' ', "_"))
 }
 
 fn offer_format(ctx: &Context) -> String {
-    let h = ctx.human.to_lowercase().replace(' ', "_");
-    let o = ctx.opponent.to_lowercase().replace(' ', "_");
+    let (h, o) = (gain_key(&ctx.human), gain_key(&ctx.opponent));
     format!(
-        "When you make an offer, answer in JSON: {{\"{h}_gain\": the amount you receive, \"{o}_gain\": the amount {} receives{}}}.",
+        "When you make an offer, answer in JSON: {{\"{h}\": the amount you receive, \"{o}\": the amount {} receives{}}}.",
         ctx.opponent,
         if ctx.messages_allowed { format!(", \"message\": your message to {}", ctx.opponent) } else { String::new() }
     )
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-/// A whole number as a JSON integer, anything else as a float.
-fn json_number(x: f64) -> serde_json::Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        serde_json::Value::from(x as i64)
-    } else {
-        serde_json::Value::from(x)
-    }
-}
-
-/// A JSON object written like the answer format, `{"a": 1, "b": "x"}` (serde_json's
-/// compact form has no spaces).
-fn json_object(fields: &[(String, serde_json::Value)]) -> String {
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}: {}", serde_json::Value::from(k.as_str()), v))
-        .collect();
-    format!("{{{}}}", body.join(", "))
-}
-
-/// The dialogue form (transcript variant). Text the human saw between two of their own
-/// turns is gathered into one user message, so turns alternate.
-fn transcript(ctx: &Context, m: &mut Messages) {
-    let mut pending: Vec<String> = Vec::new();
-    let flush = |m: &mut Messages, pending: &mut Vec<String>| {
-        m.user(pending.join("\n\n"));
-        pending.clear();
-    };
-    for r in &ctx.rounds {
-        if r.human_proposed {
-            pending.push(format!(
-                "{}\nSend your offer to divide {}{}.",
-                round_header(ctx, r.round),
-                money(ctx.money_to_divide),
-                if ctx.messages_allowed {
-                    format!(" and a message to {}", ctx.opponent)
-                } else {
-                    String::new()
-                }
-            ));
-            flush(m, &mut pending);
-            let mut offer = vec![
-                (
-                    format!("{}_gain", ctx.human.to_lowercase().replace(' ', "_")),
-                    json_number(r.human_gain),
-                ),
-                (
-                    format!("{}_gain", ctx.opponent.to_lowercase().replace(' ', "_")),
-                    json_number(r.opponent_gain),
-                ),
-            ];
-            if ctx.messages_allowed {
-                offer.push(("message".into(), r.message.clone().unwrap_or_default().into()));
-            }
-            m.assistant(json_object(&offer));
-            pending.push(response_to_human(ctx, r));
-        } else {
-            pending.push(format!("{}\n{QUESTION}", offer_text(ctx, r)));
-            flush(m, &mut pending);
-            match &r.response {
-                Some(response) => {
-                    m.assistant(answer_json(response));
-                }
-                None => break,
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 use super::*;
+use descry_abi::{game::GamePlugin, types::LoadRequest};
 use descry_game_kit::{
     glee::reasons,
     shared_data_dir,
-    testing::{check_transcripts, points},
+    testing::{check_transcripts, points, real_data, render_every_variant},
     transcript::check_episode,
 };
 use std::path::PathBuf;
 
 fn real() -> LoadedData {
-    load(&shared_data_dir().join("glee"))
-        .expect("the real GLEE sample must be at ../shared/data/glee")
+    real_data::<Bargaining>("glee")
 }
 
 #[test]
@@ -57,14 +57,7 @@ fn transcript_prefix_property_on_real_episodes() {
 #[test]
 fn every_point_renders_in_every_variant() {
     let data = real();
-    for p in points(&data) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
-            assert_eq!(prompt.answer_prefix.as_str(), "{\"decision\": \"");
-            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
-            assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
-        }
-    }
+    render_every_variant::<Bargaining>(&points(&data));
     let err = render(points(&data)[0], "nope").unwrap_err().to_string();
     assert!(err.contains("native, transcript, predict"), "{err}");
 }
@@ -223,4 +216,58 @@ fn a_symlink_loop_does_not_multiply_the_games() {
         [format!("bargaining/{first_c1}/loop"), "bargaining/again".to_string()]
     );
     assert_eq!(looped.skipped.len(), clean.skipped.len() + 2);
+}
+
+/// A two-round game with inflation (the real sample has none): Alice proposed 60/40 and Bob
+/// rejected; Bob offers 30/70.
+fn small_game(messages_allowed: bool) -> Context {
+    let round = |round, human_proposed, human_gain, opponent_gain, response: Option<&str>| Round {
+        round,
+        human_proposed,
+        offer: Split { human_gain, opponent_gain },
+        message: human_proposed.then(|| "fair?".to_string()),
+        response: response.map(str::to_string),
+    };
+    Context {
+        human: "Alice".into(),
+        opponent: "Bob".into(),
+        first_proposer: "Alice".into(),
+        money_to_divide: 100.0,
+        max_rounds: 3,
+        complete_information: true,
+        messages_allowed,
+        delta_human: 0.9,
+        delta_opponent: 0.8,
+        rounds: vec![round(1, true, 60.0, 40.0, Some("reject")), round(2, false, 30.0, 70.0, None)],
+    }
+}
+
+#[test]
+fn inflation_is_told_from_the_discount_factors() {
+    let prompt = <Bargaining as Game>::prompt(&small_game(false), Variant::Native);
+    let system = prompt.messages[0].content.as_str();
+    assert!(system.contains("Beware of inflation! With each round that passes, the money is worth 10% less for you and 20% less for Bob."), "{system}");
+    assert!(system.contains("You have 3 rounds to divide the money"), "{system}");
+    assert_eq!(
+        prompt.messages[1].content.as_str(),
+        "Round 1\nYou offered: you would get $60, and Bob would get $40.\nBob rejected your offer.\n\n\
+         Round 2\nDue to inflation, the money you gain is worth 10% less than in the first round, and the money Bob gains is worth 20% less.\n\
+         Bob's offer:\nYou would get $30, and Bob would get $70.\nDo you accept this offer?"
+    );
+}
+
+#[test]
+fn the_humans_own_offer_is_an_assistant_json_turn() {
+    let prompt = <Bargaining as Game>::prompt(&small_game(true), Variant::Transcript);
+    let turns: Vec<(&str, &str)> =
+        prompt.messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
+    assert_eq!(turns[1], ("user", "Round 1\nSend your offer to divide $100 and a message to Bob."));
+    assert_eq!(
+        turns[2],
+        ("assistant", r#"{"alice_gain": 60, "bob_gain": 40, "message": "fair?"}"#)
+    );
+    assert!(turns[3].1.starts_with("Bob rejected your offer.\n\nRound 2\n"), "{}", turns[3].1);
+    assert_eq!(turns.len(), 4);
+    let system = turns[0].1;
+    assert!(system.contains("answer in JSON: {\"alice_gain\": the amount you receive, \"bob_gain\": the amount Bob receives, \"message\": your message to Bob}."), "{system}");
 }

@@ -296,6 +296,54 @@ impl Walk<'_> {
     }
 }
 
+/// Checks that a response row of `round` (at `line` of `table`) answers the latest offer:
+/// one of the same round, not answered yet. `latest` is that offer's round and whether it
+/// already has a response.
+pub fn check_response(
+    table: &CsvTable,
+    line: u64,
+    round: u32,
+    latest: Option<(u32, bool)>,
+) -> Result<(), KitError> {
+    match latest {
+        Some((r, false)) if r == round => Ok(()),
+        _ => Err(table.error(
+            line,
+            "round",
+            format!("a response in round {round} without an offer before it"),
+        )),
+    }
+}
+
+/// Scans `path` for `family`'s games and turns each into an episode with `load_game`.
+/// `skip_reason` may refuse a game before it is read (e.g. a human seller where only buyers
+/// are predicted); a game whose log holds no decision of the human is skipped with
+/// `no_decision` as the reason. Both are counted, never guessed.
+pub fn load_episodes<A: DeserializeOwned>(
+    path: &Path,
+    family: &str,
+    skip_reason: impl Fn(&GleeGame<A>) -> Option<&'static str>,
+    no_decision: &str,
+    load_game: impl Fn(&GleeGame<A>) -> Result<descry_abi::types::Episode, KitError>,
+) -> Result<descry_abi::types::LoadedData, KitError> {
+    let scan = scan::<A>(path, family)?;
+    let mut episodes = Vec::new();
+    let mut skipped = scan.skipped;
+    for game in &scan.games {
+        if let Some(why) = skip_reason(game) {
+            skipped.push(game.skip(format!("{}: {why}", reasons::NO_HUMAN_DECISION)));
+            continue;
+        }
+        let episode = load_game(game)?;
+        if episode.decisions.is_empty() {
+            skipped.push(game.skip(format!("{}: {no_decision}", reasons::NO_HUMAN_DECISION)));
+        } else {
+            episodes.push(episode);
+        }
+    }
+    Ok(descry_abi::types::LoadedData { episodes: episodes.into(), skipped: skipped.into() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,52 +497,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Checks that a response row of `round` (at `line` of `table`) answers the latest offer:
-/// one of the same round, not answered yet. `latest` is that offer's round and whether it
-/// already has a response.
-pub fn check_response(
-    table: &CsvTable,
-    line: u64,
-    round: u32,
-    latest: Option<(u32, bool)>,
-) -> Result<(), KitError> {
-    match latest {
-        Some((r, false)) if r == round => Ok(()),
-        _ => Err(table.error(
-            line,
-            "round",
-            format!("a response in round {round} without an offer before it"),
-        )),
-    }
-}
-
-/// Scans `path` for `family`'s games and turns each into an episode with `load_game`.
-/// `skip_reason` may refuse a game before it is read (e.g. a human seller where only buyers
-/// are predicted); a game whose log holds no decision of the human is skipped with
-/// `no_decision` as the reason. Both are counted, never guessed.
-pub fn load_episodes<A: DeserializeOwned>(
-    path: &Path,
-    family: &str,
-    skip_reason: impl Fn(&GleeGame<A>) -> Option<&'static str>,
-    no_decision: &str,
-    load_game: impl Fn(&GleeGame<A>) -> Result<descry_abi::types::Episode, KitError>,
-) -> Result<descry_abi::types::LoadedData, KitError> {
-    let scan = scan::<A>(path, family)?;
-    let mut episodes = Vec::new();
-    let mut skipped = scan.skipped;
-    for game in &scan.games {
-        if let Some(why) = skip_reason(game) {
-            skipped.push(game.skip(format!("{}: {why}", reasons::NO_HUMAN_DECISION)));
-            continue;
-        }
-        let episode = load_game(game)?;
-        if episode.decisions.is_empty() {
-            skipped.push(game.skip(format!("{}: {no_decision}", reasons::NO_HUMAN_DECISION)));
-        } else {
-            episodes.push(episode);
-        }
-    }
-    Ok(descry_abi::types::LoadedData { episodes: episodes.into(), skipped: skipped.into() })
 }

@@ -1,7 +1,6 @@
 //! Decision options, prompt variants and plugin info, built the same way by every game.
 
-use crate::KitError;
-use abi_stable::std_types::{ROption, RString, RVec};
+use abi_stable::std_types::{ROption, RString};
 use descry_abi::types::{DecisionOption, HumanOutcome, PluginInfo, PromptVariant};
 
 /// An option whose surface forms are the given answer words, each as written, with its
@@ -57,26 +56,6 @@ impl VariantSpec {
             transcript: self.transcript,
         }
     }
-}
-
-/// The ABI list of a game's variants, in declaration order (the first is the default).
-pub fn variants(specs: &[VariantSpec]) -> RVec<PromptVariant> {
-    specs.iter().map(VariantSpec::to_abi).collect()
-}
-
-/// Finds the variant named `name`, or an error listing the variants there are.
-pub fn find_variant<'a>(
-    specs: &'a [VariantSpec],
-    point: &str,
-    name: &str,
-) -> Result<&'a VariantSpec, KitError> {
-    specs.iter().find(|v| v.name == name).ok_or_else(|| KitError::Render {
-        point: point.to_string(),
-        message: format!(
-            "unknown prompt variant `{name}`; this game has: {}",
-            specs.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
-        ),
-    })
 }
 
 /// Plugin info with the calling crate's version (pass `env!("CARGO_PKG_VERSION")`).

@@ -27,6 +27,48 @@ pub fn answer_instruction(words: &[&str]) -> String {
     format!("Answer with {list}.")
 }
 
+/// `s` with its first letter in lower case (`Answer with …` → `answer with …`).
+pub fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The system message of an observer (`predict`) variant, written once for every game:
+/// "You are an expert in predicting human behaviour in economic games. A human participant
+/// played {played} against {against}. You will read the {rules} the participant read and
+/// {seen} up to one of {whose} {decision}s ("you" is the participant). Predict that
+/// {decision}."
+#[derive(Debug, Clone, Copy)]
+pub struct Observer<'a> {
+    /// What the participant played: `the bargaining game below`, `the buyer in the game below`.
+    pub played: &'a str,
+    /// Against whom: `an AI agent`, `another player`.
+    pub against: &'a str,
+    /// What the participant read: `instructions`, `rules`.
+    pub rules: &'a str,
+    /// What the prompt quotes of the game: `the game`, `what the participant saw`.
+    pub seen: &'a str,
+    /// Whose decision: `the participant's`, `their`.
+    pub whose: &'a str,
+    /// What is predicted: `decision`, `choice`.
+    pub decision: &'a str,
+}
+
+impl Observer<'_> {
+    /// The system message.
+    pub fn preamble(&self) -> String {
+        let Observer { played, against, rules, seen, whose, decision } = self;
+        format!(
+            "You are an expert in predicting human behaviour in economic games. A human participant played \
+             {played} against {against}. You will read the {rules} the participant read and {seen} up to one \
+             of {whose} {decision}s (\"you\" is the participant). Predict that {decision}."
+        )
+    }
+}
+
 /// A list of chat messages being built.
 #[derive(Debug, Default, Clone)]
 pub struct Messages {
@@ -160,5 +202,25 @@ mod tests {
             "Answer with {\"decision\": \"accept\"} or {\"decision\": \"reject\"}."
         );
         assert_eq!(answer_json("J"), "{\"decision\": \"J\"}");
+        assert_eq!(lowercase_first("Answer with"), "answer with");
+        assert_eq!(lowercase_first(""), "");
+    }
+
+    #[test]
+    fn observer_preamble() {
+        let o = Observer {
+            played: "P",
+            against: "A",
+            rules: "R",
+            seen: "S",
+            whose: "W",
+            decision: "D",
+        };
+        assert_eq!(
+            o.preamble(),
+            "You are an expert in predicting human behaviour in economic games. A human participant played \
+             P against A. You will read the R the participant read and S up to one of W Ds (\"you\" is the \
+             participant). Predict that D."
+        );
     }
 }

@@ -4,7 +4,7 @@
 use crate::render::prompt_text;
 use descry_abi::{
     game::GamePlugin,
-    types::{DecisionPoint, LoadRequest},
+    types::{DecisionPoint, LoadRequest, Prompt},
     PluginError,
 };
 use std::path::Path;
@@ -37,9 +37,15 @@ pub fn sample_prompts(
             continue;
         }
         let prompt = game.render(point, v.name.as_str())?;
-        out.push_str(&format!("=== {} / {}\n{}\n\n", point.id, v.name, prompt_text(&prompt)));
+        out.push_str(&format!("{}\n\n", section(point, v.name.as_str(), &prompt)));
     }
     Ok(out)
+}
+
+/// One prompt as `docs/prompts.md` shows it: a `=== <id> / <variant>` line, then the
+/// prompt as text ([`prompt_text`]).
+pub fn section(point: &DecisionPoint, variant: &str, prompt: &Prompt) -> String {
+    format!("=== {} / {variant}\n{}", point.id, prompt_text(prompt))
 }
 
 /// `main` of a game's `sample_prompt` example: arguments `[DECISION_ID] [VARIANT]`.

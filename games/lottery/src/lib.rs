@@ -38,15 +38,12 @@
 //! values from the exact outcomes).
 #![deny(missing_docs)]
 
-use descry_abi::{
-    game::GamePlugin,
-    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
-    PluginError,
-};
+use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
     csv_table::{de, CsvTable},
-    json::{context, parse_params, read_json, to_json},
-    options::{self, VariantSpec},
+    game::Game,
+    json::{read_json, to_json},
+    options,
     render::{answer_instruction, decimal, Messages},
     KitError,
 };
@@ -59,32 +56,20 @@ use std::{
 /// The plugin's name and family.
 pub const NAME: &str = "lottery";
 
-const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "native",
-        description: "The participant's task in the system message; the two gambles in words in the user message; answer prefix.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "predict",
-        description: "Observer framing: predict which gamble a participant chose.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "numbers_only",
-        description: "No system message; each gamble as payoff (probability) pairs.",
-        transcript: false,
-    },
-];
+descry_game_kit::variants! {
+    /// The prompt variants (see the crate docs).
+    pub enum Variant {
+        Native = "native", transcript: false, "The participant's task in the system message; the two gambles in words in the user message; answer prefix.";
+        Predict = "predict", transcript: false, "Observer framing: predict which gamble a participant chose.";
+        NumbersOnly = "numbers_only", transcript: false, "No system message; each gamble as payoff (probability) pairs.";
+    }
+}
 
 /// The choices13k plugin.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Lottery;
 
-/// The exported root module (the export macro's items carry no docs of their own).
-mod export {
-    descry_abi::export_game!(super::Lottery);
-}
+descry_game_kit::plugin!(Lottery);
 
 /// Which feedback condition to load.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +146,9 @@ struct Outcomes {
     b: Vec<[f64; 2]>,
 }
 
+/// What `render` needs: the two gambles as shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Context {
+pub struct Context {
     /// (probability, payoff) of each outcome shown, probability 0 left out.
     a: Vec<(f64, f64)>,
     b: Vec<(f64, f64)>,
@@ -188,29 +174,60 @@ const COLUMNS: [&str; 15] = [
     "bRate",
 ];
 
-impl GamePlugin for Lottery {
-    fn info(&self) -> GameInfo {
-        GameInfo {
-            plugin: options::plugin_info(
-                NAME,
-                env!("CARGO_PKG_VERSION"),
-                "choices13k: choices between two gambles; the outcome is the rate of choosing B.",
-            ),
-            family: NAME.into(),
-            multi_round: false,
-            options: vec![options::option("A", &["A"]), options::option("B", &["B"])].into(),
-            target_option: "B".into(),
-            variants: options::variants(VARIANTS),
+impl Game for Lottery {
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
+        "choices13k: choices between two gambles; the outcome is the rate of choosing B.";
+    const MULTI_ROUND: bool = false;
+    const TARGET_OPTION: &'static str = "B";
+    type Params = Params;
+    type Variant = Variant;
+    type Context = Context;
+
+    fn options() -> Vec<DecisionOption> {
+        vec![options::option("A", &["A"]), options::option("B", &["B"])]
+    }
+
+    fn load(path: &Path, params: Params) -> Result<LoadedData, KitError> {
+        load(path, params.feedback)
+    }
+
+    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
+        let instruction = answer_instruction(&["A", "B"]);
+        let mut m = Messages::new();
+        match variant {
+            Variant::Native => {
+                m.system(
+                    "You are taking part in an experiment on decision-making. In each problem you choose one of two \
+                     gambles, A or B. The gamble you choose is played, and its outcome is added to your payoff.",
+                );
+                m.user(format!(
+                    "{}\n{}\nWhich gamble do you choose? {instruction}",
+                    in_words("A", &ctx.a, false),
+                    in_words("B", &ctx.b, ctx.amb)
+                ));
+            }
+            Variant::Predict => {
+                m.system(
+                    "You are an expert in predicting human decisions. Participants in an online experiment chose \
+                     between two gambles, A and B; the chosen gamble was played and its outcome added to their \
+                     payoff. Predict which gamble a participant chose.",
+                );
+                m.user(format!(
+                    "{}\n{}\nWhich gamble did the participant choose? {instruction}",
+                    in_words("A", &ctx.a, false),
+                    in_words("B", &ctx.b, ctx.amb)
+                ));
+            }
+            Variant::NumbersOnly => {
+                m.user(format!(
+                    "{}\n{}\n{instruction}",
+                    in_numbers("A", &ctx.a, false),
+                    in_numbers("B", &ctx.b, ctx.amb)
+                ));
+            }
         }
-    }
-
-    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
-        let params: Params = parse_params(NAME, request.params_json.as_str())?;
-        Ok(load(Path::new(request.path.as_str()), params.feedback)?)
-    }
-
-    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
-        Ok(render(point, variant)?)
+        m.into_prompt()
     }
 }
 
@@ -382,45 +399,9 @@ pub fn load(path: &Path, feedback: Feedback) -> Result<LoadedData, KitError> {
 
 // ------------------------------------------------------------------------------ render
 
-/// Renders a decision point made by [`load`] in one of the variants.
+/// Renders a decision point made by [`load`] in the variant named `variant`.
 pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
-    let spec = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
-    let ctx: Context = context(point)?;
-    let instruction = answer_instruction(&["A", "B"]);
-    let mut m = Messages::new();
-    match spec.name {
-        "native" => {
-            m.system(
-                "You are taking part in an experiment on decision-making. In each problem you choose one of two \
-                 gambles, A or B. The gamble you choose is played, and its outcome is added to your payoff.",
-            );
-            m.user(format!(
-                "{}\n{}\nWhich gamble do you choose? {instruction}",
-                in_words("A", &ctx.a, false),
-                in_words("B", &ctx.b, ctx.amb)
-            ));
-        }
-        "predict" => {
-            m.system(
-                "You are an expert in predicting human decisions. Participants in an online experiment chose between \
-                 two gambles, A and B; the chosen gamble was played and its outcome added to their payoff. Predict \
-                 which gamble a participant chose.",
-            );
-            m.user(format!(
-                "{}\n{}\nWhich gamble did the participant choose? {instruction}",
-                in_words("A", &ctx.a, false),
-                in_words("B", &ctx.b, ctx.amb)
-            ));
-        }
-        _ => {
-            m.user(format!(
-                "{}\n{}\n{instruction}",
-                in_numbers("A", &ctx.a, false),
-                in_numbers("B", &ctx.b, ctx.amb)
-            ));
-        }
-    }
-    Ok(m.into_prompt())
+    <Lottery as Game>::render(point, variant)
 }
 
 fn payoff(x: f64) -> String {

@@ -1,7 +1,8 @@
 use super::*;
+use descry_abi::{game::GamePlugin, types::LoadRequest};
 use descry_game_kit::{
     shared_data_dir,
-    testing::{metadata, points},
+    testing::{metadata, points, render_every_variant},
 };
 
 fn c13k() -> PathBuf {
@@ -71,13 +72,10 @@ fn ambiguous_problems_hide_the_probabilities_of_b() {
 #[test]
 fn every_point_renders_in_every_variant() {
     let data = load(&c13k(), Feedback::All).unwrap();
-    for p in points(&data).into_iter().step_by(13) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
-            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
-            let text = prompt.messages.last().unwrap().content.to_string();
-            assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
-        }
+    let every_13th: Vec<&DecisionPoint> = points(&data).into_iter().step_by(13).collect();
+    for (_, _, prompt) in render_every_variant::<Lottery>(&every_13th) {
+        let text = prompt.messages.last().unwrap().content.to_string();
+        assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
 }
 

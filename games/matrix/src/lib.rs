@@ -74,17 +74,14 @@
 //! equilibrium, or null when there is none), and `game` for Akata's round 1.
 #![deny(missing_docs)]
 
-use descry_abi::{
-    game::GamePlugin,
-    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
-    PluginError,
-};
+use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
     answer_json,
     csv_table::CsvTable,
-    json::{context, parse_params, to_json},
-    options::{self, VariantSpec},
-    render::{answer_instruction, decimal, Messages},
+    game::Game,
+    json::to_json,
+    options,
+    render::{answer_instruction, decimal, lowercase_first, Messages, Observer},
     KitError,
 };
 use serde::{Deserialize, Serialize};
@@ -95,37 +92,21 @@ pub const NAME: &str = "matrix";
 /// The analysis family of one-shot sets.
 pub const ONESHOT_FAMILY: &str = "oneshot";
 
-const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "native",
-        description: "Akata et al.'s framing: the payoff rules in words in the system message; the rounds so far and the question in one user message.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "transcript",
-        description: "Each round's question a user turn and each choice an assistant JSON turn; the round's result opens the next user turn.",
-        transcript: true,
-    },
-    VariantSpec {
-        name: "predict",
-        description: "Observer framing: predict the participant's choice from the quoted rules and rounds.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "numbers_only",
-        description: "The payoff matrix as numbers and the round number; no prose, no history.",
-        transcript: false,
-    },
-];
+descry_game_kit::variants! {
+    /// The prompt variants (see the crate docs).
+    pub enum Variant {
+        Native = "native", transcript: false, "Akata et al.'s framing: the payoff rules in words in the system message; the rounds so far and the question in one user message.";
+        Transcript = "transcript", transcript: true, "Each round's question a user turn and each choice an assistant JSON turn; the round's result opens the next user turn.";
+        Predict = "predict", transcript: false, "Observer framing: predict the participant's choice from the quoted rules and rounds.";
+        NumbersOnly = "numbers_only", transcript: false, "The payoff matrix as numbers and the round number; no prose, no history.";
+    }
+}
 
 /// The matrix-games plugin.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Matrix;
 
-/// The exported root module (the export macro's items carry no docs of their own).
-mod export {
-    descry_abi::export_game!(super::Matrix);
-}
+descry_game_kit::plugin!(Matrix);
 
 /// Which data set `path` holds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,43 +159,122 @@ const CELLS: [(char, char); 4] = [('J', 'J'), ('J', 'F'), ('F', 'J'), ('F', 'F')
 
 /// One earlier round of a repeated game.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Past {
+pub struct Past {
     human: char,
     /// None when the score fits no payoff cell.
     opponent: Option<char>,
     human_points: f64,
 }
 
+/// What `render` needs: the payoffs, and in a repeated game the rounds so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Context {
-    Repeated { payoffs: Payoffs, total_rounds: u32, round: u32, history: Vec<Past> },
-    Oneshot { payoffs: Payoffs },
+pub enum Context {
+    /// A round of a repeated game.
+    Repeated {
+        /// The payoffs.
+        payoffs: Payoffs,
+        /// How many rounds the game has.
+        total_rounds: u32,
+        /// This round.
+        round: u32,
+        /// The earlier rounds.
+        history: Vec<Past>,
+    },
+    /// A one-shot game.
+    Oneshot {
+        /// The payoffs.
+        payoffs: Payoffs,
+    },
 }
 
-impl GamePlugin for Matrix {
-    fn info(&self) -> GameInfo {
-        GameInfo {
-            plugin: options::plugin_info(
-                NAME,
-                env!("CARGO_PKG_VERSION"),
-                "2×2 matrix games with options J/F: Akata et al.'s repeated PD and BoS, and one-shot sets with choice rates.",
-            ),
-            family: NAME.into(),
-            multi_round: true,
-            options: vec![options::option("J", &["J"]), options::option("F", &["F"])].into(),
-            target_option: "J".into(),
-            variants: options::variants(VARIANTS),
+impl Game for Matrix {
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
+        "2×2 matrix games with options J/F: Akata et al.'s repeated PD and BoS, and one-shot sets with choice rates.";
+    const MULTI_ROUND: bool = true;
+    const TARGET_OPTION: &'static str = "J";
+    type Params = Params;
+    type Variant = Variant;
+    type Context = Context;
+
+    fn options() -> Vec<DecisionOption> {
+        vec![options::option("J", &["J"]), options::option("F", &["F"])]
+    }
+
+    fn load(path: &Path, params: Params) -> Result<LoadedData, KitError> {
+        load(path, params.set)
+    }
+
+    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
+        let mut m = Messages::new();
+        let instruction = answer_instruction(&["J", "F"]);
+        match (variant, ctx) {
+            (Variant::NumbersOnly, _) => {
+                let (payoffs, round) = match ctx {
+                    Context::Repeated { payoffs, total_rounds, round, .. } => {
+                        (payoffs, Some((round, total_rounds)))
+                    }
+                    Context::Oneshot { payoffs } => (payoffs, None),
+                };
+                let mut lines =
+                    vec!["Payoffs (your points, the other player's points):".to_string()];
+                for ((h, o), (a, b)) in CELLS.iter().zip(payoffs.iter()) {
+                    lines.push(format!("{h} vs {o}: {}, {}", decimal(*a, 2), decimal(*b, 2)));
+                }
+                if let Some((round, total)) = round {
+                    lines.push(format!("Round {round} of {total}."));
+                }
+                lines.push(format!("Choose J or F. {instruction}"));
+                m.user(lines.join("\n"));
+            }
+            // A one-shot game has no history to turn into a dialogue.
+            (Variant::Native | Variant::Transcript, Context::Oneshot { .. }) => {
+                m.system(format!("{}\n{instruction}", rules(ctx)));
+                m.user(narrative(ctx));
+            }
+            (Variant::Native, Context::Repeated { .. }) => {
+                m.system(format!(
+                    "{}\nIn each round, {}",
+                    rules(ctx),
+                    lowercase_first(&instruction)
+                ));
+                m.user(narrative(ctx));
+            }
+            (Variant::Transcript, Context::Repeated { payoffs, round, history, .. }) => {
+                m.system(format!(
+                    "{}\nIn each round, {}",
+                    rules(ctx),
+                    lowercase_first(&instruction)
+                ));
+                let mut carried: Option<String> = None;
+                for (i, past) in history.iter().enumerate() {
+                    m.user(with_carried(carried.take(), question(i as u32 + 1)));
+                    m.assistant(answer_json(&past.human.to_string()));
+                    carried = Some(result_text(payoffs, i as u32 + 1, past));
+                }
+                m.user(with_carried(carried, question(*round)));
+            }
+            (Variant::Predict, _) => {
+                m.system(
+                    Observer {
+                        played: "the game below",
+                        against: "another player",
+                        rules: "rules",
+                        seen: "what happened",
+                        whose: "the participant's",
+                        decision: "choice",
+                    }
+                    .preamble(),
+                );
+                m.user(format!(
+                    "Rules:\n{}\n\nThe game so far:\n{}\n\nWhich option did the participant choose? {instruction}",
+                    rules(ctx),
+                    narrative(ctx)
+                ));
+            }
         }
-    }
-
-    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
-        let params: Params = parse_params(NAME, request.params_json.as_str())?;
-        Ok(load(Path::new(request.path.as_str()), params.set)?)
-    }
-
-    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
-        Ok(render(point, variant)?)
+        m.into_prompt()
     }
 }
 
@@ -225,6 +285,11 @@ pub fn load(path: &Path, set: Set) -> Result<LoadedData, KitError> {
         Set::RepeatedRound1 => load_round1(path),
         Set::Oneshot => load_oneshot(path),
     }
+}
+
+/// Renders a decision point made by [`load`] in the variant named `variant`.
+pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
+    <Matrix as Game>::render(point, variant)
 }
 
 // ---------------------------------------------------------------------------- repeated
@@ -621,72 +686,6 @@ fn load_oneshot(path: &Path) -> Result<LoadedData, KitError> {
 }
 
 // ------------------------------------------------------------------------------ render
-
-/// Renders a decision point made by [`load`] in one of the variants.
-pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
-    let spec = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
-    let ctx: Context = context(point)?;
-    let mut m = Messages::new();
-    let instruction = answer_instruction(&["J", "F"]);
-    match (spec.name, &ctx) {
-        ("numbers_only", _) => {
-            let (payoffs, round) = match &ctx {
-                Context::Repeated { payoffs, total_rounds, round, .. } => {
-                    (payoffs, Some((round, total_rounds)))
-                }
-                Context::Oneshot { payoffs } => (payoffs, None),
-            };
-            let mut lines = vec!["Payoffs (your points, the other player's points):".to_string()];
-            for ((h, o), (a, b)) in CELLS.iter().zip(payoffs.iter()) {
-                lines.push(format!("{h} vs {o}: {}, {}", decimal(*a, 2), decimal(*b, 2)));
-            }
-            if let Some((round, total)) = round {
-                lines.push(format!("Round {round} of {total}."));
-            }
-            lines.push(format!("Choose J or F. {instruction}"));
-            m.user(lines.join("\n"));
-        }
-        ("native", Context::Oneshot { .. }) | ("transcript", Context::Oneshot { .. }) => {
-            m.system(format!("{}\n{instruction}", rules(&ctx)));
-            m.user(narrative(&ctx));
-        }
-        ("native", _) => {
-            m.system(format!("{}\nIn each round, {}", rules(&ctx), lowercase_first(&instruction)));
-            m.user(narrative(&ctx));
-        }
-        ("transcript", Context::Repeated { payoffs, round, history, .. }) => {
-            m.system(format!("{}\nIn each round, {}", rules(&ctx), lowercase_first(&instruction)));
-            let mut carried: Option<String> = None;
-            for (i, past) in history.iter().enumerate() {
-                m.user(with_carried(carried.take(), question(i as u32 + 1)));
-                m.assistant(answer_json(&past.human.to_string()));
-                carried = Some(result_text(payoffs, i as u32 + 1, past));
-            }
-            m.user(with_carried(carried, question(*round)));
-        }
-        _ => {
-            m.system(
-                "You are an expert in predicting human behaviour in economic games. A human participant played the \
-                 game below against another player. You will read the rules the participant read and what happened \
-                 up to one of the participant's choices (\"you\" is the participant). Predict that choice.",
-            );
-            m.user(format!(
-                "Rules:\n{}\n\nThe game so far:\n{}\n\nWhich option did the participant choose? {instruction}",
-                rules(&ctx),
-                narrative(&ctx)
-            ));
-        }
-    }
-    Ok(m.into_prompt())
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
 
 fn points(x: f64) -> String {
     let n = decimal(x, 2);

@@ -1,7 +1,9 @@
 use super::*;
+use descry_abi::{game::GamePlugin, types::LoadRequest};
+use descry_game_kit::{json::context, Variant as _};
 use descry_game_kit::{
     shared_data_dir,
-    testing::{check_transcripts, has_flag, metadata, points},
+    testing::{check_transcripts, has_flag, metadata, points, render_every_variant},
 };
 use std::path::PathBuf;
 
@@ -85,12 +87,8 @@ fn transcript_prefix_property_on_real_episodes() {
 #[test]
 fn every_point_renders_in_every_variant() {
     let data = real();
-    for p in points(&data).into_iter().step_by(7) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
-            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
-        }
-    }
+    let every_seventh: Vec<&DecisionPoint> = points(&data).into_iter().step_by(7).collect();
+    render_every_variant::<Matrix>(&every_seventh);
     let p = points(&data)[2];
     let native = render(p, "native").unwrap();
     assert!(native.messages[0].content.contains(
@@ -120,8 +118,8 @@ fn round1_is_a_oneshot_set() {
     assert!(metadata(pd)["mixed_nash_rate_j"].is_null());
     let bos = metadata(points[1])["mixed_nash_rate_j"].as_f64().unwrap();
     assert!((bos - 7.0 / 17.0).abs() < 1e-12, "{bos}");
-    for v in VARIANTS {
-        render(pd, v.name).unwrap();
+    for v in Variant::ALL {
+        render(pd, v.name()).unwrap();
     }
 }
 

@@ -50,18 +50,16 @@
 //!   (`SellToJhon` as buyer or `BuyFromJhon` as seller).
 #![deny(missing_docs)]
 
-use descry_abi::{
-    game::GamePlugin,
-    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
-    PluginError,
-};
+use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
+    alternating::{self, json_number, AlternatingOffers, Instructions, Offers, Round as GameRound},
     answer_json,
     csv_table::{de, CsvTable},
-    glee::{self, GleeGame, Seat},
-    json::{context, parse_params, to_json},
-    options::{self, VariantSpec},
-    render::{answer_instruction, message_text, money, Messages},
+    game::{Game, NoParams},
+    glee::{GleeGame, Seat},
+    json::to_json,
+    options,
+    render::{answer_instruction, money},
     KitError,
 };
 use serde::{Deserialize, Serialize};
@@ -70,23 +68,14 @@ use std::path::Path;
 /// The plugin's name and family.
 pub const NAME: &str = "negotiation";
 
-const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "native",
-        description: "Rules for the human's role in the system message; the game so far and the current offer with its three options in one user message; answer prefix.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "transcript",
-        description: "The game as a dialogue: offers to the human as user turns, the human's responses and offers as assistant JSON turns.",
-        transcript: true,
-    },
-    VariantSpec {
-        name: "predict",
-        description: "Observer framing: predict the human's response from the quoted rules and game.",
-        transcript: false,
-    },
-];
+descry_game_kit::variants! {
+    /// The prompt variants (see the crate docs).
+    pub enum Variant {
+        Native = "native", transcript: false, "Rules for the human's role in the system message; the game so far and the current offer with its three options in one user message; answer prefix.";
+        Transcript = "transcript", transcript: true, "The game as a dialogue: offers to the human as user turns, the human's responses and offers as assistant JSON turns.";
+        Predict = "predict", transcript: false, "Observer framing: predict the human's response from the quoted rules and game.";
+    }
+}
 
 const ACCEPT: &str = "AcceptOffer";
 const REJECT: &str = "RejectOffer";
@@ -98,14 +87,7 @@ const BUY_FROM_JOHN: &str = "BuyFromJhon";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Negotiation;
 
-/// The exported root module (the export macro's items carry no docs of their own).
-mod export {
-    descry_abi::export_game!(super::Negotiation);
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {}
+descry_game_kit::plugin!(Negotiation);
 
 /// `game_args` of a negotiation config.
 #[derive(Debug, Clone, Deserialize)]
@@ -118,30 +100,25 @@ struct GameArgs {
     complete_information: bool,
 }
 
+/// The offer column of `game.csv` (the others are the kit's [`alternating::Turn`]).
 #[derive(Debug, Deserialize)]
-struct LogRow {
-    #[serde(deserialize_with = "de::opt_text")]
-    message: Option<String>,
+struct PriceColumn {
     #[serde(deserialize_with = "de::opt_f64")]
     product_price: Option<f64>,
-    player: String,
-    round: u32,
-    #[serde(deserialize_with = "de::opt_text")]
-    decision: Option<String>,
 }
 
+/// A round's offer: the price.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Round {
-    round: u32,
-    human_proposed: bool,
+pub struct Price {
     price: f64,
-    message: Option<String>,
-    /// The response as spelled in the data; absent for the offer being decided.
-    response: Option<String>,
 }
 
+/// One round as the human saw it (the reply as spelled in the data).
+type Round = GameRound<Price>;
+
+/// What `render` needs: the human's role, both values, and the rounds up to the decision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Context {
+pub struct Context {
     human: String,
     opponent: String,
     human_is_seller: bool,
@@ -191,46 +168,56 @@ impl Context {
     }
 }
 
-impl GamePlugin for Negotiation {
-    fn info(&self) -> GameInfo {
-        GameInfo {
-            plugin: options::plugin_info(
-                NAME,
-                env!("CARGO_PKG_VERSION"),
-                "GLEE negotiation (alternating price offers, outside option John): the human responder accepts, rejects and counters, or leaves.",
+impl Game for Negotiation {
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
+        "GLEE negotiation (alternating price offers, outside option John): the human responder accepts, rejects and counters, or leaves.";
+    const MULTI_ROUND: bool = true;
+    const TARGET_OPTION: &'static str = ACCEPT;
+    type Params = NoParams;
+    type Variant = Variant;
+    type Context = Context;
+
+    fn options() -> Vec<DecisionOption> {
+        vec![
+            options::option(ACCEPT, &[ACCEPT]),
+            options::option(REJECT, &[REJECT]),
+            options::option(OUTSIDE, &[SELL_TO_JOHN, BUY_FROM_JOHN]),
+        ]
+    }
+
+    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
+        match variant {
+            Variant::Native => ctx.native(),
+            Variant::Transcript => ctx.dialogue(),
+            Variant::Predict => ctx.observed(
+                &format!(
+                    "{}, the {}",
+                    ctx.human,
+                    if ctx.human_is_seller { "seller" } else { "buyer" }
+                ),
+                &format!(
+                    "What did the participant decide? {}",
+                    answer_instruction(&[ACCEPT, REJECT, ctx.outside_word()])
+                ),
             ),
-            family: NAME.into(),
-            multi_round: true,
-            options: vec![
-                options::option(ACCEPT, &[ACCEPT]),
-                options::option(REJECT, &[REJECT]),
-                options::option(OUTSIDE, &[SELL_TO_JOHN, BUY_FROM_JOHN]),
-            ]
-            .into(),
-            target_option: ACCEPT.into(),
-            variants: options::variants(VARIANTS),
         }
     }
 
-    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
-        let _: Params = parse_params(NAME, request.params_json.as_str())?;
-        Ok(load(Path::new(request.path.as_str()))?)
-    }
-
-    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
-        Ok(render(point, variant)?)
+    /// Reads every negotiation game under `path` into episodes of the human's responses.
+    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
+        alternating::load::<GameArgs>(path, NAME, load_game)
     }
 }
 
 /// Reads every negotiation game under `path` into episodes of the human's responses.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    glee::load_episodes::<GameArgs>(
-        path,
-        NAME,
-        |_| None,
-        "the LLM answered every offer, the human only proposed",
-        load_game,
-    )
+    <Negotiation as Game>::load(path, NoParams {})
+}
+
+/// Renders a decision point made by [`load`] in the variant named `variant`.
+pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
+    <Negotiation as Game>::render(point, variant)
 }
 
 fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
@@ -239,9 +226,8 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
         &game.log_path,
         &["message", "product_price", "player", "round", "decision"],
     )?;
-    let human = game.human_name();
     let base = Context {
-        human: human.clone(),
+        human: game.human_name(),
         opponent: game.opponent_name(),
         human_is_seller: game.human == Seat::Player1,
         seller_value: args.seller_value * args.product_price_order,
@@ -251,55 +237,33 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
         complete_information: args.complete_information,
         rounds: Vec::new(),
     };
-
-    let mut rounds: Vec<Round> = Vec::new();
-    let mut decisions = Vec::new();
-    for row in table.rows::<LogRow>() {
-        let row = row?;
-        let (line, r) = (row.line, row.value);
-        game.check_player(&table, line, &r.player)?;
-        let Some(decision) = r.decision else {
-            // An offer row.
+    alternating::episode(
+        game,
+        &table,
+        |line, r: PriceColumn| {
             let price = r.product_price.ok_or_else(|| {
                 table.error(line, "product_price", "an offer without `product_price`")
             })?;
-            rounds.push(Round {
-                round: r.round,
-                human_proposed: r.player == human,
-                price,
-                message: r.message.as_deref().map(message_text).filter(|m| !m.is_empty()),
-                response: None,
-            });
-            continue;
-        };
-        let option = match decision.as_str() {
-            ACCEPT => ACCEPT,
-            REJECT => REJECT,
-            SELL_TO_JOHN | BUY_FROM_JOHN | "DealWithJhon" => OUTSIDE,
-            other => {
-                return Err(table.error(
-                    line,
-                    "decision",
-                    format!("unknown decision `{other}`; expected {ACCEPT}, {REJECT}, {SELL_TO_JOHN} or {BUY_FROM_JOHN}"),
-                ))
-            }
-        };
-        glee::check_response(
-            &table,
-            line,
-            r.round,
-            rounds.last().map(|o| (o.round, o.response.is_some())),
-        )?;
-        if r.player == human {
+            Ok(Price { price })
+        },
+        |line, decision| {
+            match decision {
+            ACCEPT => Ok(ACCEPT),
+            REJECT => Ok(REJECT),
+            SELL_TO_JOHN | BUY_FROM_JOHN | "DealWithJhon" => Ok(OUTSIDE),
+            other => Err(table.error(
+                line,
+                "decision",
+                format!("unknown decision `{other}`; expected {ACCEPT}, {REJECT}, {SELL_TO_JOHN} or {BUY_FROM_JOHN}"),
+            )),
+        }
+        },
+        |reply| {
             let mut ctx = base.clone();
-            ctx.rounds = rounds.clone();
-            decisions.push(decision_point(game, &ctx, &decision, option));
-        }
-        if let Some(offer) = rounds.last_mut() {
-            offer.response = Some(decision);
-        }
-    }
-    Ok(Episode { id: game.id.clone().into(), decisions: decisions.into() })
+            ctx.rounds = reply.rounds;
+            decision_point(game, &ctx, &reply.decision, reply.parsed)
+        },
+    )
 }
 
 fn decision_point(
@@ -309,12 +273,12 @@ fn decision_point(
     option: &str,
 ) -> DecisionPoint {
     let args = &game.config.game_args;
-    let (round, price) = ctx.rounds.last().map_or((0, f64::NAN), |o| (o.round, o.price));
+    let (round, price) = ctx.rounds.last().map_or((0, f64::NAN), |o| (o.round, o.offer.price));
     let mut flags = Vec::new();
     if option == ACCEPT && ctx.worse_than_outside(price) {
         flags.push("accepted_worse_than_outside".into());
     }
-    if ctx.rounds.iter().any(|r| r.human_proposed && ctx.worse_than_outside(r.price)) {
+    if ctx.rounds.iter().any(|r| r.human_proposed && ctx.worse_than_outside(r.offer.price)) {
         flags.push("implausible_own_offer".into());
     }
     if option == OUTSIDE && decision != ctx.outside_word() && decision != "DealWithJhon" {
@@ -347,40 +311,6 @@ fn decision_point(
 }
 
 // ------------------------------------------------------------------------------ render
-
-/// Renders a decision point made by [`load`] in one of the variants.
-pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
-    let spec = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
-    let ctx: Context = context(point)?;
-    let mut m = Messages::new();
-    match spec.name {
-        "native" => {
-            m.system(format!("{}\n{}", rules(&ctx), response_format(&ctx)));
-            m.user(narrative(&ctx));
-        }
-        "transcript" => {
-            m.system(format!("{}\n{}\n{}", rules(&ctx), offer_format(&ctx), response_format(&ctx)));
-            transcript(&ctx, &mut m);
-        }
-        _ => {
-            m.system(
-                "You are an expert in predicting human behaviour in economic games. A human participant played \
-                 the negotiation game below against an AI agent. You will read the instructions the participant \
-                 read and the game up to one of the participant's decisions (\"you\" is the participant). \
-                 Predict that decision.",
-            );
-            m.user(format!(
-                "The participant played as {}, the {}.\n\nInstructions:\n{}\n\nThe game so far:\n{}\n\nWhat did the participant decide? {}",
-                ctx.human,
-                if ctx.human_is_seller { "seller" } else { "buyer" },
-                rules(&ctx),
-                narrative(&ctx),
-                answer_instruction(&[ACCEPT, REJECT, ctx.outside_word()])
-            ));
-        }
-    }
-    Ok(m.into_prompt())
-}
 
 fn rules(ctx: &Context) -> String {
     let opp = &ctx.opponent;
@@ -441,15 +371,6 @@ fn rules(ctx: &Context) -> String {
     lines.join("\n")
 }
 
-fn response_format(ctx: &Context) -> String {
-    format!(
-        "When you respond to an offer, answer with {}, {} or {}.",
-        answer_json(ACCEPT),
-        answer_json(REJECT),
-        answer_json(ctx.outside_word())
-    )
-}
-
 fn offer_format(ctx: &Context) -> String {
     format!(
         "When you make an offer, answer in JSON: {{\"product_price\": the price{}}}.",
@@ -461,135 +382,105 @@ fn offer_format(ctx: &Context) -> String {
     )
 }
 
-/// An offer from the opponent with the human's three options.
-fn offer_text(ctx: &Context, r: &Round) -> String {
-    let opp = &ctx.opponent;
-    let mut lines = vec![
-        format!("Round {}", r.round),
-        format!("{opp}'s offer: the price is {}.", money(r.price)),
-    ];
-    if ctx.messages_allowed {
-        if let Some(message) = &r.message {
-            lines.push(format!("{opp}'s message: {message}"));
+impl AlternatingOffers for Context {
+    type Offer = Price;
+
+    fn game(&self) -> Offers<'_, Self::Offer> {
+        Offers {
+            rounds: &self.rounds,
+            opponent: &self.opponent,
+            messages_allowed: self.messages_allowed,
+            accept: ACCEPT,
+            question: "What do you decide?",
+            name: NAME,
         }
     }
-    lines.push("You have three options:".to_string());
-    let deal = if ctx.human_is_seller { "sell the product to" } else { "buy the product from" };
-    lines.push(format!(
-        "(1) {ACCEPT}: accept {opp}'s offer and {deal} {opp} for {}",
-        money(r.price)
-    ));
-    lines.push(if r.round >= ctx.max_rounds {
-        format!("(2) {REJECT}: reject {opp}'s offer")
-    } else {
+
+    fn instructions(&self) -> Instructions {
+        Instructions {
+            rules: rules(self),
+            response_format: format!(
+                "When you respond to an offer, answer with {}, {} or {}.",
+                answer_json(ACCEPT),
+                answer_json(REJECT),
+                answer_json(self.outside_word())
+            ),
+            offer_format: offer_format(self),
+        }
+    }
+
+    fn round_header(&self, round: u32) -> String {
+        format!("Round {round}")
+    }
+
+    /// The offer with the human's three options.
+    fn offer_text(&self, r: &Round) -> String {
+        let opp = &self.opponent;
+        let mut lines = vec![
+            self.round_header(r.round),
+            format!("{opp}'s offer: the price is {}.", money(r.offer.price)),
+        ];
+        if self.messages_allowed {
+            if let Some(message) = &r.message {
+                lines.push(format!("{opp}'s message: {message}"));
+            }
+        }
+        lines.push("You have three options:".to_string());
+        let deal =
+            if self.human_is_seller { "sell the product to" } else { "buy the product from" };
+        lines.push(format!(
+            "(1) {ACCEPT}: accept {opp}'s offer and {deal} {opp} for {}",
+            money(r.offer.price)
+        ));
+        lines.push(if r.round >= self.max_rounds {
+            format!("(2) {REJECT}: reject {opp}'s offer")
+        } else {
+            format!(
+                "(2) {REJECT}: reject {opp}'s offer and send {opp} a counteroffer in the next round"
+            )
+        });
+        lines.push(format!(
+            "(3) {}: {deal} John for {}",
+            self.outside_word(),
+            money(self.own_value())
+        ));
+        lines.join("\n")
+    }
+
+    /// The offer without the options, and what the human did.
+    fn answered_text(&self, r: &Round, response: &str) -> String {
         format!(
-            "(2) {REJECT}: reject {opp}'s offer and send {opp} a counteroffer in the next round"
+            "Round {}\n{}'s offer: the price is {}.{}\n{}",
+            r.round,
+            self.opponent,
+            money(r.offer.price),
+            match (&r.message, self.messages_allowed) {
+                (Some(message), true) => format!("\n{}'s message: {message}", self.opponent),
+                _ => String::new(),
+            },
+            match response {
+                ACCEPT => "You accepted the offer.",
+                REJECT => "You rejected the offer.",
+                _ => "You took the deal with John.",
+            }
         )
-    });
-    lines.push(format!("(3) {}: {deal} John for {}", ctx.outside_word(), money(ctx.own_value())));
-    lines.join("\n")
-}
-
-fn own_offer_text(ctx: &Context, r: &Round) -> String {
-    let mut lines = vec![
-        format!("Round {}", r.round),
-        format!("You offered {} a price of {}.", ctx.opponent, money(r.price)),
-    ];
-    if ctx.messages_allowed {
-        if let Some(message) = &r.message {
-            lines.push(format!("Your message: {message}"));
-        }
     }
-    lines.push(response_to_human(ctx, r));
-    lines.join("\n")
-}
 
-fn response_to_human(ctx: &Context, r: &Round) -> String {
-    match r.response.as_deref() {
-        Some(ACCEPT) => format!("{} accepted your offer.", ctx.opponent),
-        _ => format!("{} rejected your offer.", ctx.opponent),
+    fn own_offer_line(&self, r: &Round) -> String {
+        format!("You offered {} a price of {}.", self.opponent, money(r.offer.price))
     }
-}
 
-fn response_words(response: &str) -> &'static str {
-    match response {
-        ACCEPT => "You accepted the offer.",
-        REJECT => "You rejected the offer.",
-        _ => "You took the deal with John.",
+    fn offer_request(&self, r: &Round) -> String {
+        format!(
+            "Round {}\nSend your {} to {}.",
+            r.round,
+            if r.round > 1 { "counteroffer" } else { "offer" },
+            self.opponent
+        )
     }
-}
 
-const QUESTION: &str = "What do you decide?";
-
-fn narrative(ctx: &Context) -> String {
-    let mut parts = Vec::new();
-    for r in &ctx.rounds {
-        if r.human_proposed {
-            parts.push(own_offer_text(ctx, r));
-        } else {
-            match r.response.as_deref() {
-                Some(response) => parts.push(format!(
-                    "Round {}\n{}'s offer: the price is {}.{}\n{}",
-                    r.round,
-                    ctx.opponent,
-                    money(r.price),
-                    match (&r.message, ctx.messages_allowed) {
-                        (Some(message), true) => format!("\n{}'s message: {message}", ctx.opponent),
-                        _ => String::new(),
-                    },
-                    response_words(response)
-                )),
-                None => parts.push(format!("{}\n{QUESTION}", offer_text(ctx, r))),
-            }
-        }
-    }
-    parts.join("\n\n")
-}
-
-/// A whole number as a JSON integer, anything else as a float.
-fn json_number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        format!("{}", x as i64)
-    } else {
-        serde_json::Value::from(x).to_string()
-    }
-}
-
-fn transcript(ctx: &Context, m: &mut Messages) {
-    let mut pending: Vec<String> = Vec::new();
-    let flush = |m: &mut Messages, pending: &mut Vec<String>| {
-        m.user(pending.join("\n\n"));
-        pending.clear();
-    };
-    for r in &ctx.rounds {
-        if r.human_proposed {
-            pending.push(format!(
-                "Round {}\nSend your {} to {}.",
-                r.round,
-                if r.round > 1 { "counteroffer" } else { "offer" },
-                ctx.opponent
-            ));
-            flush(m, &mut pending);
-            let mut offer = format!("{{\"product_price\": {}", json_number(r.price));
-            if ctx.messages_allowed {
-                offer.push_str(&format!(
-                    ", \"message\": {}",
-                    serde_json::Value::from(r.message.clone().unwrap_or_default())
-                ));
-            }
-            offer.push('}');
-            m.assistant(offer);
-            pending.push(response_to_human(ctx, r));
-        } else {
-            pending.push(format!("{}\n{QUESTION}", offer_text(ctx, r)));
-            flush(m, &mut pending);
-            match &r.response {
-                Some(response) => {
-                    m.assistant(answer_json(response));
-                }
-                None => break,
-            }
-        }
+    fn offer_fields(&self, r: &Round) -> Vec<(String, serde_json::Value)> {
+        vec![("product_price".into(), json_number(r.offer.price))]
     }
 }
 

@@ -1,15 +1,18 @@
 use super::*;
+use descry_abi::game::GamePlugin;
+use descry_game_kit::json::context;
 use descry_game_kit::{
     glee::reasons,
-    shared_data_dir,
-    testing::{answer, check_transcripts, count_flag, count_skipped, option, points},
+    testing::{
+        answer, check_transcripts, count_flag, count_skipped, option, points, real_data,
+        render_every_variant,
+    },
     transcript::check_episode,
 };
 use std::path::PathBuf;
 
 fn real() -> LoadedData {
-    load(&shared_data_dir().join("glee"))
-        .expect("the real GLEE sample must be at ../shared/data/glee")
+    real_data::<Negotiation>("glee")
 }
 
 #[test]
@@ -46,14 +49,7 @@ fn transcript_prefix_property_on_real_episodes() {
 
 #[test]
 fn every_point_renders_in_every_variant() {
-    let data = real();
-    for p in points(&data) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
-            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
-            assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
-        }
-    }
+    render_every_variant::<Negotiation>(&points(&real()));
 }
 
 #[test]
@@ -149,4 +145,61 @@ fn malformed_row_missing_column_and_missing_folder() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(&dir.path().join("gone")).unwrap_err().to_string();
     assert!(err.contains("gone"), "{err}");
+}
+
+/// A buyer facing the seller's offer in the last of two rounds (Alice, an LLM, proposed
+/// in both; the buyer rejected her first price).
+fn small_buyer_game() -> Context {
+    Context {
+        human: "Bob".into(),
+        opponent: "Alice".into(),
+        human_is_seller: false,
+        seller_value: 500.0,
+        buyer_value: 800.0,
+        max_rounds: 2,
+        messages_allowed: true,
+        complete_information: false,
+        rounds: vec![
+            Round {
+                round: 1,
+                human_proposed: false,
+                offer: Price { price: 900.0 },
+                message: Some("A bargain.".into()),
+                response: Some(REJECT.into()),
+            },
+            Round {
+                round: 2,
+                human_proposed: false,
+                offer: Price { price: 750.5 },
+                message: None,
+                response: None,
+            },
+        ],
+    }
+}
+
+#[test]
+fn the_last_round_offers_no_counteroffer_and_the_buyers_outside_option() {
+    let ctx = small_buyer_game();
+    let prompt = <Negotiation as Game>::prompt(&ctx, Variant::Native);
+    assert_eq!(
+        prompt.messages[1].content.as_str(),
+        "Round 1\nAlice's offer: the price is $900.\nAlice's message: A bargain.\nYou rejected the offer.\n\n\
+         Round 2\nAlice's offer: the price is $750.5.\nYou have three options:\n\
+         (1) AcceptOffer: accept Alice's offer and buy the product from Alice for $750.5\n\
+         (2) RejectOffer: reject Alice's offer\n\
+         (3) BuyFromJhon: buy the product from John for $800\nWhat do you decide?"
+    );
+    let system = prompt.messages[0].content.as_str();
+    assert!(system.contains("You do not know how much the product is worth to Alice."), "{system}");
+    assert!(
+        system.ends_with("{\"decision\": \"RejectOffer\"} or {\"decision\": \"BuyFromJhon\"}."),
+        "{system}"
+    );
+    let observed = <Negotiation as Game>::prompt(&ctx, Variant::Predict);
+    let user = observed.messages[1].content.as_str();
+    assert!(
+        user.starts_with("The participant played as Bob, the buyer.\n\nInstructions:\n"),
+        "{user}"
+    );
 }

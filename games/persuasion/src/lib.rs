@@ -50,18 +50,15 @@
 //! - `bought_against_recommendation`: the buyer bought right after a binary "no".
 #![deny(missing_docs)]
 
-use descry_abi::{
-    game::GamePlugin,
-    types::{DecisionPoint, Episode, GameInfo, LoadRequest, LoadedData, Prompt},
-    PluginError,
-};
+use descry_abi::types::{DecisionOption, DecisionPoint, Episode, LoadedData, Prompt};
 use descry_game_kit::{
     answer_json,
     csv_table::{de, CsvTable},
+    game::{Game, NoParams},
     glee::{self, GleeGame, Seat},
-    json::{context, parse_params, to_json},
-    options::{self, VariantSpec},
-    render::{answer_instruction, message_text, money, percent, Messages},
+    json::to_json,
+    options,
+    render::{answer_instruction, message_text, money, percent, Messages, Observer},
     KitError,
 };
 use serde::{Deserialize, Serialize};
@@ -70,36 +67,20 @@ use std::path::Path;
 /// The plugin's name and family.
 pub const NAME: &str = "persuasion";
 
-const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "native",
-        description: "Rules in the system message; earlier rounds (or a myopic buyer's statistics) and the current offer in one user message; answer prefix.",
-        transcript: false,
-    },
-    VariantSpec {
-        name: "transcript",
-        description: "The game as a dialogue: each round a user turn, each buy decision an assistant JSON turn.",
-        transcript: true,
-    },
-    VariantSpec {
-        name: "predict",
-        description: "Observer framing: predict the human buyer's decision from the quoted rules and rounds.",
-        transcript: false,
-    },
-];
+descry_game_kit::variants! {
+    /// The prompt variants (see the crate docs).
+    pub enum Variant {
+        Native = "native", transcript: false, "Rules in the system message; earlier rounds (or a myopic buyer's statistics) and the current offer in one user message; answer prefix.";
+        Transcript = "transcript", transcript: true, "The game as a dialogue: each round a user turn, each buy decision an assistant JSON turn.";
+        Predict = "predict", transcript: false, "Observer framing: predict the human buyer's decision from the quoted rules and rounds.";
+    }
+}
 
 /// The persuasion game plugin.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Persuasion;
 
-/// The exported root module (the export macro's items carry no docs of their own).
-mod export {
-    descry_abi::export_game!(super::Persuasion);
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {}
+descry_game_kit::plugin!(Persuasion);
 
 fn yes() -> bool {
     true
@@ -135,7 +116,7 @@ struct LogRow {
 
 /// One round as the buyer saw it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Round {
+pub struct Round {
     round: u32,
     /// The seller's free-text message (text games).
     message: Option<String>,
@@ -147,8 +128,9 @@ struct Round {
     high_quality: Option<bool>,
 }
 
+/// What `render` needs: the rules the buyer read and the rounds up to the decision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Context {
+pub struct Context {
     seller: String,
     buyer: String,
     price: f64,
@@ -165,44 +147,91 @@ struct Context {
     rounds: Vec<Round>,
 }
 
-impl GamePlugin for Persuasion {
-    fn info(&self) -> GameInfo {
-        GameInfo {
-            plugin: options::plugin_info(
-                NAME,
-                env!("CARGO_PKG_VERSION"),
-                "GLEE persuasion (20-round cheap talk): the human buyer buys or passes after the seller's message.",
-            ),
-            family: NAME.into(),
-            multi_round: true,
-            options: vec![options::option("yes", &["yes"]), options::option("no", &["no"])].into(),
-            target_option: "yes".into(),
-            variants: options::variants(VARIANTS),
+impl Game for Persuasion {
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
+        "GLEE persuasion (20-round cheap talk): the human buyer buys or passes after the seller's message.";
+    const MULTI_ROUND: bool = true;
+    const TARGET_OPTION: &'static str = "yes";
+    type Params = NoParams;
+    type Variant = Variant;
+    type Context = Context;
+
+    fn options() -> Vec<DecisionOption> {
+        vec![options::option("yes", &["yes"]), options::option("no", &["no"])]
+    }
+
+    /// Reads every persuasion game under `path` into episodes of the human buyer's decisions.
+    fn load(path: &Path, _: NoParams) -> Result<LoadedData, KitError> {
+        glee::load_episodes::<GameArgs>(
+            path,
+            NAME,
+            |game| {
+                (game.human != Seat::Player2)
+                    .then_some("the human is the seller (only the buyer's decisions are predicted)")
+            },
+            "the log has no buyer decisions",
+            load_game,
+        )
+    }
+
+    fn prompt(ctx: &Context, variant: Variant) -> Prompt {
+        let mut m = Messages::new();
+        match variant {
+            Variant::Native => {
+                m.system(format!("{}\n{}", rules(ctx), answer_format()));
+                m.user(narrative(ctx));
+            }
+            Variant::Transcript => {
+                m.system(format!("{}\n{}", rules(ctx), answer_format()));
+                let mut carried: Option<String> = None;
+                for r in &ctx.rounds {
+                    let offer = format!("{}\n{QUESTION}", round_text(ctx, r));
+                    m.user(match carried.take() {
+                        Some(outcome) => format!("{outcome}\n\n{offer}"),
+                        None => offer,
+                    });
+                    match r.bought {
+                        Some(bought) => {
+                            m.assistant(answer_json(if bought { "yes" } else { "no" }));
+                            carried = Some(outcome_text(ctx, r));
+                        }
+                        None => break,
+                    }
+                }
+            }
+            Variant::Predict => {
+                m.system(
+                    Observer {
+                        played: "the buyer in the game below",
+                        against: "an AI seller",
+                        rules: "instructions",
+                        seen: "what the participant saw",
+                        whose: "their",
+                        decision: "decision",
+                    }
+                    .preamble(),
+                );
+                m.user(format!(
+                    "Instructions:\n{}\n\nWhat the participant saw:\n{}\n\nDid the participant buy the product? {}",
+                    rules(ctx),
+                    narrative(ctx),
+                    answer_instruction(&["yes", "no"])
+                ));
+            }
         }
-    }
-
-    fn load(&self, request: &LoadRequest) -> Result<LoadedData, PluginError> {
-        let _: Params = parse_params(NAME, request.params_json.as_str())?;
-        Ok(load(Path::new(request.path.as_str()))?)
-    }
-
-    fn render(&self, point: &DecisionPoint, variant: &str) -> Result<Prompt, PluginError> {
-        Ok(render(point, variant)?)
+        m.into_prompt()
     }
 }
 
 /// Reads every persuasion game under `path` into episodes of the human buyer's decisions.
 pub fn load(path: &Path) -> Result<LoadedData, KitError> {
-    glee::load_episodes::<GameArgs>(
-        path,
-        NAME,
-        |game| {
-            (game.human != Seat::Player2)
-                .then_some("the human is the seller (only the buyer's decisions are predicted)")
-        },
-        "the log has no buyer decisions",
-        load_game,
-    )
+    <Persuasion as Game>::load(path, NoParams {})
+}
+
+/// Renders a decision point made by [`load`] in the variant named `variant`.
+pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
+    <Persuasion as Game>::render(point, variant)
 }
 
 fn yes_no(table: &CsvTable, line: u64, value: Option<&str>, who: &str) -> Result<bool, KitError> {
@@ -375,52 +404,6 @@ fn load_game(game: &GleeGame<GameArgs>) -> Result<Episode, KitError> {
 }
 
 // ------------------------------------------------------------------------------ render
-
-/// Renders a decision point made by [`load`] in one of the variants.
-pub fn render(point: &DecisionPoint, variant: &str) -> Result<Prompt, KitError> {
-    let spec = options::find_variant(VARIANTS, point.id.as_str(), variant)?;
-    let ctx: Context = context(point)?;
-    let mut m = Messages::new();
-    match spec.name {
-        "native" => {
-            m.system(format!("{}\n{}", rules(&ctx), answer_format()));
-            m.user(narrative(&ctx));
-        }
-        "transcript" => {
-            m.system(format!("{}\n{}", rules(&ctx), answer_format()));
-            let mut carried: Option<String> = None;
-            for r in &ctx.rounds {
-                let offer = format!("{}\n{QUESTION}", round_text(&ctx, r));
-                m.user(match carried.take() {
-                    Some(outcome) => format!("{outcome}\n\n{offer}"),
-                    None => offer,
-                });
-                match r.bought {
-                    Some(bought) => {
-                        m.assistant(answer_json(if bought { "yes" } else { "no" }));
-                        carried = Some(outcome_text(&ctx, r));
-                    }
-                    None => break,
-                }
-            }
-        }
-        _ => {
-            m.system(
-                "You are an expert in predicting human behaviour in economic games. A human participant played \
-                 the buyer in the game below against an AI seller. You will read the instructions the participant \
-                 read and what the participant saw up to one of their decisions (\"you\" is the participant). \
-                 Predict that decision.",
-            );
-            m.user(format!(
-                "Instructions:\n{}\n\nWhat the participant saw:\n{}\n\nDid the participant buy the product? {}",
-                rules(&ctx),
-                narrative(&ctx),
-                answer_instruction(&["yes", "no"])
-            ));
-        }
-    }
-    Ok(m.into_prompt())
-}
 
 const QUESTION: &str = "Would you like to buy this product?";
 

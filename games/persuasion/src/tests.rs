@@ -1,15 +1,14 @@
 use super::*;
+use descry_game_kit::json::context;
 use descry_game_kit::{
     glee::reasons,
-    shared_data_dir,
-    testing::{check_transcripts, count_skipped, points},
+    testing::{check_transcripts, count_skipped, points, real_data, render_every_variant},
     transcript::check_episode,
 };
 use std::path::PathBuf;
 
 fn real() -> LoadedData {
-    load(&shared_data_dir().join("glee"))
-        .expect("the real GLEE sample must be at ../shared/data/glee")
+    real_data::<Persuasion>("glee")
 }
 
 #[test]
@@ -51,14 +50,7 @@ fn transcript_prefix_property_on_real_episodes() {
 
 #[test]
 fn every_point_renders_in_every_variant() {
-    let data = real();
-    for p in points(&data) {
-        for v in VARIANTS {
-            let prompt = render(p, v.name).unwrap();
-            assert_eq!(prompt.messages.last().unwrap().role.as_str(), "user");
-            assert!(prompt.messages.iter().all(|m| !m.content.is_empty()));
-        }
-    }
+    render_every_variant::<Persuasion>(&points(&real()));
 }
 
 #[test]
