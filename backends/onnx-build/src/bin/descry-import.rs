@@ -62,6 +62,13 @@ fn run(
 }
 
 fn main() -> std::process::ExitCode {
+    // As in `descry`: a write to a closed pipe ends the process quietly, as it ends `cat`,
+    // instead of `println!` panicking.
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid handler.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = Args::parse();
     match run(&args.source, &args.out, args.name, args.force, args.external_data, &args.dtype) {
         Ok(()) => std::process::ExitCode::SUCCESS,
