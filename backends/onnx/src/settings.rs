@@ -214,7 +214,12 @@ pub fn parse(settings: &BackendSettings) -> Result<EngineOptions, Vec<SettingsPr
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
 
     let engine = |key: &str, reason: String| problem(SettingsScope::Engine, key, reason);
-    let table: Map<String, Value> = match serde_json::from_str::<Value>(&settings.engine_json) {
+    // No table at all reads as an empty one.
+    let text = match settings.engine_json.trim() {
+        "" => "{}",
+        text => text,
+    };
+    let table: Map<String, Value> = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => map,
         Ok(other) => {
             problems.push(engine("", format!("expected a table, found {}", kind(&other))));
@@ -334,6 +339,7 @@ mod tests {
     #[test]
     fn shared_fields_and_defaults() {
         let o = parse(&settings("{}")).expect("defaults parse");
+        assert_eq!(parse(&settings(" ")).expect("no table"), o);
         assert_eq!(o.graph_optimization, GraphOptimization::All);
         assert_eq!((o.threads, o.token_budget, o.min_shared_prefix), (None, 4096, 32));
         assert_eq!((&o.library, o.prefix_cache_tokens, o.cache_tokens()), (&None, None, 4096));

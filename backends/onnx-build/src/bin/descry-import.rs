@@ -11,8 +11,9 @@ use descry_onnx_build::import::{import, ImportOptions};
 
 /// Build a scoring-ready model folder (ONNX graph, tokenizer, chat template, manifest)
 /// from a GGUF file or a Hugging Face checkpoint folder. No network, no Python.
+// Usage lines say `descry import`: that is how users run it (`descry` forwards to it).
 #[derive(Parser, Debug)]
-#[command(name = "descry-import", version)]
+#[command(name = "descry-import", bin_name = "descry import")]
 struct Args {
     /// A `.gguf` file, or a folder with `config.json` + `*.safetensors` + `tokenizer.json`.
     source: PathBuf,
