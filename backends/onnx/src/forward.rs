@@ -157,10 +157,6 @@ impl ForwardPass for OrtForward {
         self.pass(rows, past, want_past, visit)
     }
 
-    fn past_len(&self, past: &Kv) -> usize {
-        past.len
-    }
-
     fn truncated(&self, past: &Kv, len: usize) -> Kv {
         past.truncated(len, self.kv_heads, self.head_dim)
     }

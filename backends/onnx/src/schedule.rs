@@ -63,9 +63,6 @@ pub trait ForwardPass {
         visit: &mut dyn FnMut(usize, usize, &[f32]),
     ) -> Result<Option<Self::Past>, Self::Error>;
 
-    /// The number of tokens `past` covers.
-    fn past_len(&self, past: &Self::Past) -> usize;
-
     /// The past of the first `len` tokens of `past` (`len` ≤ its length).
     fn truncated(&self, past: &Self::Past, len: usize) -> Self::Past;
 }

@@ -60,10 +60,6 @@ impl ForwardPass for Fake {
         Ok(want_past.then(|| past.iter().chain(rows[0].tokens).copied().collect()))
     }
 
-    fn past_len(&self, past: &Vec<u32>) -> usize {
-        past.len()
-    }
-
     fn truncated(&self, past: &Vec<u32>, len: usize) -> Vec<u32> {
         past[..len].to_vec()
     }
