@@ -33,7 +33,7 @@ pub mod settings;
 
 use descry_abi::backend::{BackendPlugin, ModelPlugin};
 use descry_abi::types::{
-    BackendInfo, BackendSettings, MatmulRate, ModelLoadRequest, PluginInfo, ScoreRequest,
+    BackendInfo, BackendSettings, MatmulRate, ModelLoadRequest, MovedKey, PluginInfo, ScoreRequest,
     ScoreResult, SettingsProblem,
 };
 use descry_abi::PluginError;
@@ -78,6 +78,11 @@ impl BackendPlugin for OnnxBackend {
                     .into(),
             },
             artifacts: engine::ARTIFACTS.into(),
+            // Keys of `[backend]` in studies written before the backends had tables.
+            moved_keys: [("graph_optimization", "graph_optimization"), ("ort_library", "library")]
+                .into_iter()
+                .map(|(old, new)| MovedKey { old: old.into(), new: new.into() })
+                .collect(),
         }
     }
 
