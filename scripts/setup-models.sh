@@ -183,13 +183,19 @@ ensure_gguf "$GEMMA_GGUF" "$GEMMA_SHA256" \
 # ---------------------------------------------------------------------------------------
 # Model import: with DESCRY_BIN set to a built `descry`, turn both GGUF files into model
 # folders under $DESCRY_HOME/models (skipped when a folder already holds a complete import
-# of the same GGUF file).
+# of the same GGUF file in the current manifest format; an older format is re-imported).
 # ---------------------------------------------------------------------------------------
+MANIFEST_FORMAT=2
 import_model() { # NAME GGUF SHA256
     local dir="$DESCRY_HOME/models/$1"
-    if [ -f "$dir/descry-model.json" ] && python3 - "$dir/descry-model.json" "$3" <<'PY'
+    if [ -f "$dir/descry-model.json" ] && python3 - "$dir/descry-model.json" "$3" "$MANIFEST_FORMAT" <<'PY'
 import json, sys
-sys.exit(0 if json.load(open(sys.argv[1]))["source"]["sha256"] == sys.argv[2] else 1)
+manifest = json.load(open(sys.argv[1]))
+if manifest.get("format") != int(sys.argv[3]):
+    print(f"setup-models: {sys.argv[1]}: manifest format {manifest.get('format')}, "
+          f"not {sys.argv[3]}; importing again", file=sys.stderr)
+    sys.exit(1)
+sys.exit(0 if manifest["source"]["sha256"] == sys.argv[2] else 1)
 PY
     then
         echo "model $1: already imported" >&2

@@ -149,16 +149,9 @@ pub enum ImportError {
         reason: String,
     },
 
-    /// A model folder's file is missing or not the size its manifest records.
-    #[error("{path} {problem}; rebuild the model folder with `{rebuild}`")]
-    BrokenModelFolder {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        problem: String,
-        /// The `descry import` command that rebuilds the folder.
-        rebuild: String,
-    },
+    /// The manifest could not be written (the message names the file).
+    #[error(transparent)]
+    Folder(#[from] descry_model_folder::FolderError),
 
     /// The source is not a GGUF file or a Hugging Face checkpoint folder.
     #[error("{path}: {reason}")]

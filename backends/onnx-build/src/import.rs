@@ -1,5 +1,5 @@
 //! [`import`]: a GGUF file or Hugging Face checkpoint folder in, a complete model folder
-//! (`MODEL_FOLDER.md`) out.
+//! (`docs/model-folder.md`) with its `onnx` artifacts out.
 //!
 //! Everything is written into `OUT.partial-<pid>` and renamed to `OUT` at the end, with the
 //! manifest written last, so a folder with `descry-model.json` is always complete and a
@@ -15,8 +15,11 @@ use crate::arch::{build_graph, GgufWeights, HfWeights, ModelConfig, WeightFormat
 use crate::error::ImportError;
 use crate::gguf::GgufFile;
 use crate::hf::HfCheckpoint;
-use crate::manifest::{Manifest, SourceInfo, FORMAT_VERSION, MANIFEST_FILE};
 use crate::onnx::{self, Model};
+use descry_model_folder::{
+    ArtifactFiles, Manifest, SourceInfo, CHAT_TEMPLATE_FILE, FORMAT_VERSION, MANIFEST_FILE,
+    TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
+};
 
 /// Options of [`import`].
 #[derive(Debug, Clone, Default)]
@@ -144,15 +147,21 @@ pub fn import(source: &Path, out: &Path, opts: &ImportOptions) -> Result<Manifes
     Ok(manifest)
 }
 
-/// The files an import writes into a model folder (`MODEL_FOLDER.md`): a folder holding
+/// The engine name of the artifacts an import writes (`artifacts.onnx` in the manifest).
+pub const ARTIFACTS: &str = "onnx";
+
+/// The graph file of the `onnx` artifacts.
+pub const MODEL_FILE: &str = "model.onnx";
+
+/// The files an import writes into a model folder (`docs/model-folder.md`): a folder holding
 /// `descry-model.json` and nothing but these is one `--force` may replace.
 pub const MODEL_FOLDER_FILES: &[&str] = &[
     MANIFEST_FILE,
-    "model.onnx",
+    MODEL_FILE,
     onnx::EXTERNAL_DATA_FILE,
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "chat_template.jinja",
+    TOKENIZER_FILE,
+    TOKENIZER_CONFIG_FILE,
+    CHAT_TEMPLATE_FILE,
 ];
 
 /// What is at an import's output path.
@@ -297,22 +306,19 @@ fn build_folder(
         context_length: cfg.context_length,
         sliding_window: cfg.sliding_window.filter(|_| cfg.layer_sliding.iter().any(|&s| s)),
         non_embedding_params: built.non_embedding_params,
-        has_chat_template: dir.join("chat_template.jinja").is_file(),
+        has_chat_template: dir.join(CHAT_TEMPLATE_FILE).is_file(),
         add_bos_token: tok.add_bos_token,
         bos_token: tok.bos_token,
         eos_token: tok.eos_token,
-        engine_files: engine_files(dir, summary.external)?,
+        artifacts: [(ARTIFACTS.to_string(), onnx_artifacts(dir, summary.external)?)].into(),
     };
     manifest.write(dir)?;
     Ok(manifest)
 }
 
-/// The byte sizes of the files the backend loads, as written into `dir`.
-fn engine_files(
-    dir: &Path,
-    external: bool,
-) -> Result<std::collections::BTreeMap<String, u64>, ImportError> {
-    let mut names = vec!["model.onnx"];
+/// The `onnx` artifacts as written into `dir`: each file the backend loads with its size.
+fn onnx_artifacts(dir: &Path, external: bool) -> Result<ArtifactFiles, ImportError> {
+    let mut names = vec![MODEL_FILE];
     if external {
         names.push(onnx::EXTERNAL_DATA_FILE);
     }
@@ -501,7 +507,7 @@ mod tests {
         }
     }
 
-    /// What `--force` may replace (`MODEL_FOLDER.md`): a model folder only.
+    /// What `--force` may replace (`docs/model-folder.md`): a model folder only.
     #[test]
     fn only_model_folders_are_replaceable() {
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -441,7 +441,7 @@ fn check_smol_manifest(s: &Imported) {
     assert_eq!(m, &Manifest::read(&s.dir).unwrap(), "manifest on disk = manifest returned");
     assert_eq!(
         (m.format, m.architecture.as_str(), m.name.as_str()),
-        (1, "llama", "smollm2-135m-instruct")
+        (2, "llama", "smollm2-135m-instruct")
     );
     assert_eq!((m.vocab_size, m.hidden_size, m.num_layers), (49152, 576, 30));
     assert_eq!((m.num_attention_heads, m.num_kv_heads, m.head_dim), (9, 3, 64));
@@ -454,14 +454,14 @@ fn check_smol_manifest(s: &Imported) {
     assert_eq!(m.weights_sha256.len(), 64);
     // 134.5 M parameters, of which 49152 × 576 in the (tied) embedding.
     assert_eq!(m.non_embedding_params, 106_203_456);
-    check_files(&s.dir);
+    check_files(&s.dir, m);
 }
 
 fn check_gemma_manifest(g: &Imported) {
     let m = &g.manifest;
     eprintln!("gemma3 import: {:.2?}", g.elapsed);
     assert_eq!(m, &Manifest::read(&g.dir).unwrap(), "manifest on disk = manifest returned");
-    assert_eq!((m.architecture.as_str(), m.name.as_str()), ("gemma3", "gemma-3-270m"));
+    assert_eq!((m.format, m.architecture.as_str(), m.name.as_str()), (2, "gemma3", "gemma-3-270m"));
     assert_eq!((m.vocab_size, m.hidden_size, m.num_layers), (262144, 640, 18));
     assert_eq!((m.num_attention_heads, m.num_kv_heads, m.head_dim), (4, 1, 256));
     assert_eq!((m.context_length, m.sliding_window), (32768, Some(512)));
@@ -470,10 +470,16 @@ fn check_gemma_manifest(g: &Imported) {
     assert!(m.add_bos_token);
     assert_eq!(m.bos_token.as_deref(), Some("<bos>"));
     assert_eq!(m.non_embedding_params, 100_326_016);
-    check_files(&g.dir);
+    check_files(&g.dir, m);
 }
 
-fn check_files(dir: &Path) {
+/// The folder's files, and the manifest's `onnx` artifacts: exactly the graph, at its size.
+fn check_files(dir: &Path, m: &Manifest) {
+    let size = |f: &str| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+    let onnx: Vec<(&str, u64)> =
+        m.artifacts["onnx"].iter().map(|(f, &n)| (f.as_str(), n)).collect();
+    assert_eq!(m.artifacts.len(), 1, "only onnx artifacts: {:?}", m.artifacts);
+    assert_eq!(onnx, [("model.onnx", size("model.onnx"))]);
     for f in ["model.onnx", "tokenizer.json", "tokenizer_config.json", "descry-model.json"] {
         assert!(dir.join(f).is_file(), "{} lacks {f}", dir.display());
     }
@@ -512,6 +518,9 @@ fn external_data_layout_scores_the_same() {
         ext.manifest.weights_sha256, inl.manifest.weights_sha256,
         "the digest ignores the layout"
     );
+    let artifacts: Vec<(&str, u64)> =
+        ext.manifest.artifacts["onnx"].iter().map(|(f, &n)| (f.as_str(), n)).collect();
+    assert_eq!(artifacts, [("model.onnx", onnx_len), ("model.onnx.data", data_len)]);
     let row = golden(SMOL).into_iter().find(|r| r["id"] == "ultimatum-plain").unwrap();
     let (ids, q) = (ids_of(&row), positions_of(&row));
     let external = Runner::new(&ext.dir, &ext.manifest).score(&ids, &q);

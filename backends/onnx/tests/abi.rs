@@ -7,10 +7,23 @@ mod common;
 use std::path::PathBuf;
 
 use abi_stable::library::lib_header_from_path;
-use abi_stable::std_types::{RResult, RStr};
+use abi_stable::std_types::{ROption, RResult};
 use common::*;
 use descry_abi::backend::BackendModuleRef;
+use descry_abi::types::{BackendSettings, ModelLoadRequest, SettingsScope};
 use descry_abi::{root_names, ABI_VERSION};
+
+fn settings(engine_json: &str) -> BackendSettings {
+    BackendSettings {
+        device: "cpu".into(),
+        threads: 2,
+        token_budget: 2048,
+        prefix_reuse: true,
+        prefix_cache_tokens: ROption::RNone,
+        engine_json: engine_json.into(),
+        base_dir: "".into(),
+    }
+}
 
 /// The cdylib cargo built beside this test: `<target>/<profile>/` is the parent of the test
 /// binary's `deps/` folder.
@@ -41,18 +54,31 @@ fn cdylib_loads_a_model_and_scores_golden_values() {
         RResult::RErr(e) => panic!("new: {e}"),
     };
     let info = backend.info().unwrap();
-    assert_eq!(info.name.as_str(), "onnx");
+    assert_eq!(info.plugin.name.as_str(), "onnx");
+    assert_eq!(info.artifacts.as_str(), "onnx");
 
-    // A bad spec is an error naming the key, not a crash.
-    let bad = backend.load(RStr::from_str(r#"{"path": "/nonexistent", "gpu": true}"#));
-    match bad {
-        RResult::RErr(e) => assert!(e.to_string().contains("unknown key \"gpu\""), "{e}"),
+    // Bad settings are problems naming their keys, found without loading anything.
+    let problems = backend.check(&settings(r#"{"gpu": true}"#)).unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!((problems[0].scope, problems[0].key.as_str()), (SettingsScope::Engine, "gpu"));
+    assert!(problems[0].reason.contains("unknown key"), "{}", problems[0].reason);
+    // ... and `load` refuses them too, naming the key, not a crash.
+    let bad = ModelLoadRequest {
+        model_dir: "/nonexistent".into(),
+        settings: settings(r#"{"gpu": true}"#),
+    };
+    match backend.load(&bad) {
+        RResult::RErr(e) => assert!(e.to_string().contains("backend.onnx.gpu: unknown key"), "{e}"),
         RResult::ROk(_) => panic!("a bad spec must fail"),
     }
+    assert!(backend.check(&settings("{}")).unwrap().is_empty(), "the default library is installed");
 
     let dir = import_model(SMOL);
-    let spec = serde_json::json!({"path": dir.0, "threads": 2, "token_budget": 2048}).to_string();
-    let model = match backend.load(RStr::from_str(&spec)) {
+    let load = ModelLoadRequest {
+        model_dir: dir.0.display().to_string().into(),
+        settings: settings("{}"),
+    };
+    let model = match backend.load(&load) {
         RResult::ROk(m) => m,
         RResult::RErr(e) => panic!("load: {e}"),
     };
@@ -78,5 +104,18 @@ fn cdylib_loads_a_model_and_scores_golden_values() {
     match model.score(&bad_req) {
         RResult::RErr(e) => assert!(e.to_string().contains("sequence 0"), "{e}"),
         RResult::ROk(_) => panic!("an out-of-range query must fail"),
+    }
+
+    // The engine's own matmul rate, through the same session set-up.
+    let rate = match backend.matmul_rate(&settings("{}"), 128) {
+        RResult::ROk(r) => r,
+        RResult::RErr(e) => panic!("matmul_rate: {e}"),
+    };
+    eprintln!("matmul 128: {rate:?}");
+    assert_eq!(rate.n, 128);
+    assert!(rate.gflops > 0.0 && rate.gflops.is_finite() && rate.repeats >= 3, "{rate:?}");
+    match backend.matmul_rate(&settings("{}"), 0) {
+        RResult::RErr(e) => assert!(e.to_string().contains("at least 1"), "{e}"),
+        RResult::ROk(r) => panic!("n = 0 must fail: {r:?}"),
     }
 }

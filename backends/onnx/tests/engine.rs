@@ -163,6 +163,11 @@ fn requests_are_validated() {
     let err = Engine::load(&dir.0.join("nope"), &EngineOptions::default())
         .err()
         .expect("missing folder fails");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let err = Engine::load(empty.path(), &EngineOptions::default())
+        .err()
+        .expect("a folder without a manifest fails");
     assert!(err.to_string().contains("descry-model.json"), "{err}");
     if !cfg!(feature = "cuda") {
         let err = Engine::load(

@@ -94,6 +94,8 @@ pub fn settings_of(options: &BackendOptions, plugin: &str, base_dir: &Path) -> B
 /// The config key of a backend's settings problem.
 pub fn settings_key(plugin: &str, problem: &SettingsProblem) -> String {
     match problem.scope {
+        // An empty key is the table itself (not a table, say).
+        SettingsScope::Engine if problem.key.is_empty() => format!("backend.{plugin}"),
         SettingsScope::Engine => format!("backend.{plugin}.{}", problem.key),
         SettingsScope::Shared => match problem.key.as_str() {
             "token_budget" => "backend.batch_tokens".to_string(),

@@ -1,5 +1,5 @@
 //! The scoring graph of a decoder-only transformer (llama family and Gemma 3), with the
-//! inputs and outputs of `MODEL_FOLDER.md`.
+//! inputs and outputs of `docs/model-folder.md`.
 //!
 //! Layout conventions inside the graph: activations are `[batch, seq, hidden]`; per-head
 //! tensors are `[batch, seq, heads, head_dim]` until attention, where queries become

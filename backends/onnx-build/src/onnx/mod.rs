@@ -1,9 +1,8 @@
-//! A minimal ONNX writer: the protobuf messages descry needs ([`proto`]), a graph-building
-//! API ([`builder`]) and [`write_model`], which writes `model.onnx` (and, for large
-//! models, `model.onnx.data`).
+//! Writing a model's graph: [`write_model`] writes `model.onnx` (and, for large models,
+//! `model.onnx.data`). The protobuf messages ([`proto`]) and the graph-building API
+//! ([`builder`]) are the `descry-onnx-proto` crate's, re-exported here.
 
-pub mod builder;
-pub mod proto;
+pub use descry_onnx_proto::{builder, proto};
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
