@@ -48,17 +48,6 @@ fn write_manifest(dir: &Path, manifest: &Value) {
     );
 }
 
-/// Gives a copy's manifest the engine file sizes a current import records (the real folders
-/// may predate the field), taken from the real folder's files.
-fn record_engine_files(copy: &Path, name: &str) {
-    let mut m = read_manifest(copy);
-    if m.get("engine_files").is_none() {
-        let size = std::fs::metadata(model_dir(name).join("model.onnx")).unwrap().len();
-        m["engine_files"] = serde_json::json!({ "model.onnx": size });
-        write_manifest(copy, &m);
-    }
-}
-
 /// A quickstart-like study over a base and an aligned model folder, one small game.
 fn write_study(dir: &Path, base: &Path, aligned: &Path) -> PathBuf {
     let study = dir.join("study.toml");
@@ -101,7 +90,6 @@ bootstrap = 10
 fn a_broken_second_model_fails_before_anything_is_scored() {
     let tmp = tempfile::tempdir().unwrap();
     let smol = copy_model(SMOL, tmp.path());
-    record_engine_files(&smol, SMOL);
     let full = std::fs::metadata(smol.join("model.onnx")).unwrap().len();
     // A cut-off copy: the first MiB of the real graph.
     let head = {
@@ -133,11 +121,8 @@ fn a_broken_second_model_fails_before_anything_is_scored() {
         "the first model was scored before the broken one was found"
     );
 
-    // A missing graph: found the same way, even by a manifest without recorded sizes.
+    // A missing graph: found the same way.
     std::fs::remove_file(smol.join("model.onnx")).unwrap();
-    let mut m = read_manifest(&smol);
-    m.as_object_mut().unwrap().remove("engine_files");
-    write_manifest(&smol, &m);
     let out = run(descry().arg("run").arg(&study).arg("--out").arg(&out_dir));
     assert!(!out.status.success());
     let err = stderr_text(&out);
@@ -198,8 +183,8 @@ fn import_force_replaces_a_model_folder_and_nothing_else() {
     let m = read_manifest(&copy);
     assert_eq!(m["name"], SMOL);
     // The new manifest records the graph's size, and it is the graph's size.
-    let recorded =
-        m["engine_files"]["model.onnx"].as_u64().expect("engine_files in a new manifest");
+    assert_eq!(m["format"], 2);
+    let recorded = m["artifacts"]["onnx"]["model.onnx"].as_u64().expect("onnx artifacts");
     assert_eq!(recorded, std::fs::metadata(copy.join("model.onnx")).unwrap().len());
     let left: Vec<String> = std::fs::read_dir(&models)
         .unwrap()
@@ -262,8 +247,9 @@ fn a_manifest_that_disagrees_with_the_graph_is_named_at_load() {
 }
 
 /// Issue 12, messages that point the wrong way: a missing ONNX Runtime library names the
-/// study key and the environment variable a user can set and the script that installs it
-/// (no backend-internal `ort_dylib`); a missing model folder names the real setup script.
+/// study key (in the backend's own table) and the environment variable a user can set and
+/// the script that installs it (no backend-internal `ort_dylib`); a missing model folder
+/// names the real setup script.
 #[test]
 fn messages_name_what_a_user_can_set_or_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -274,11 +260,11 @@ fn messages_name_what_a_user_can_set_or_run() {
         .arg(model_dir(SMOL))
         .arg("--input")
         .arg(&input)
-        .arg("--ort-library")
-        .arg(tmp.path().join("libonnxruntime.so")));
+        .arg("--engine")
+        .arg(format!("library={}", tmp.path().join("libonnxruntime.so").display())));
     assert!(!out.status.success());
     let err = stderr_text(&out);
-    assert!(err.contains("backend.ort_library") && err.contains("ORT_DYLIB_PATH"), "{err}");
+    assert!(err.contains("backend.onnx.library") && err.contains("ORT_DYLIB_PATH"), "{err}");
     assert!(err.contains("scripts/setup-models.sh") && !err.contains("ort_dylib"), "{err}");
 
     let out = run(descry()
