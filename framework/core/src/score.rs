@@ -1,5 +1,5 @@
 //! Scoring planned sequences through a backend and turning log-probs into predictions:
-//! shared by `descry run` and `descry bench`, so both compute a prediction the same way.
+//! shared by `descry run` and `descry-bench`, so both compute a prediction the same way.
 
 use crate::plan::{PlannedSequence, UnitPlan};
 use abi_stable::std_types::RVec;
