@@ -204,36 +204,7 @@ struct Report {
 }
 
 fn main() -> std::process::ExitCode {
-    // As in `descry`: a write to a closed pipe (`descry-bench ... | head`) ends the process
-    // quietly instead of making `println!` panic.
-    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid handler.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", describe(&error));
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-/// The error and its causes on one line, each cause only if the text so far does not
-/// already say it (an error that prints its source in its own message would otherwise be
-/// printed twice).
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
+    descry_cli_support::run_main(|| run(&Cli::parse()))
 }
 
 /// The plugin folders: `--plugin-dir` folders, else the folder of the running binary (the

@@ -167,36 +167,5 @@ pub enum DataAction {
 }
 
 fn main() -> std::process::ExitCode {
-    // Rust ignores SIGPIPE, so printing to a closed pipe (`descry plugins | head`) is an
-    // error and `println!` panics on it. Every command prints with `println!`, so the one
-    // fix for all of them is the Unix default: a write to a closed pipe ends the process
-    // quietly, as it ends `cat`. Sockets are unaffected (std sends with MSG_NOSIGNAL).
-    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid handler.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let cli = Cli::parse();
-    match commands::run(&cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", describe(&error));
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-/// The error and its causes on one line, each cause only if the text so far does not
-/// already say it: an error type that prints its source in its own message (`{source}`
-/// and `#[source]`) would otherwise be printed twice.
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
+    descry_cli_support::run_main(|| commands::run(&Cli::parse()))
 }

@@ -63,33 +63,8 @@ fn run(
 }
 
 fn main() -> std::process::ExitCode {
-    // As in `descry`: a write to a closed pipe ends the process quietly, as it ends `cat`,
-    // instead of `println!` panicking.
-    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid handler.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let args = Args::parse();
-    match run(&args.source, &args.out, args.name, args.force, args.external_data, &args.dtype) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", describe(&error));
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-/// The error and its causes on one line, each cause only if the text so far does not
-/// already say it (as `descry` prints errors).
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
+    descry_cli_support::run_main(|| {
+        let args = Args::parse();
+        run(&args.source, &args.out, args.name, args.force, args.external_data, &args.dtype)
+    })
 }
