@@ -71,26 +71,13 @@ pub enum Command {
     },
     /// Build a scoring-ready model folder (the engine's graph, tokenizer, chat template,
     /// manifest) from a GGUF file or a Hugging Face checkpoint folder. No network, no Python.
-    /// Runs the importer `descry-import` installed beside this binary.
+    /// Runs the importer `descry-import` installed beside this binary with these arguments;
+    /// `descry import --help` lists them.
+    #[command(disable_help_flag = true)]
     Import {
-        /// A `.gguf` file, or a folder with `config.json` + `*.safetensors` + `tokenizer.json`.
-        source: PathBuf,
-        /// The model folder to write (written whole or not at all).
-        #[arg(long)]
-        out: PathBuf,
-        /// Model name (default: from the source's file name).
-        #[arg(long)]
-        name: Option<String>,
-        /// Replace an existing model folder.
-        #[arg(long)]
-        force: bool,
-        /// Store the weights in a data file beside the graph even below 2 GB.
-        #[arg(long)]
-        external_data: bool,
-        /// Linear-layer weights: `f32` (as imported; reproduces the golden log-probs) or
-        /// `int8` (8-bit blocks, int8 arithmetic on CPU; faster, less exact: see the README).
-        #[arg(long, default_value = "f32", value_parser = ["f32", "int8"])]
-        dtype: String,
+        /// SOURCE --out DIR [--name NAME] [--force] [--external-data] [--dtype f32|int8].
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Score prompts with a model folder and print next-token log-probs as JSONL (the shape
     /// of the reference golden file): a low-level check of an import and a backend.

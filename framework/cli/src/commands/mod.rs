@@ -50,9 +50,7 @@ pub fn run(cli: &Cli) -> Result<()> {
                 batch: *batch,
             },
         ),
-        Command::Import { source, out, name, force, external_data, dtype } => {
-            import::run(source, out, name.as_deref(), *force, *external_data, dtype)
-        }
+        Command::Import { args } => import::run(args),
         Command::Data { action: crate::DataAction::Fetch { to, base_url } } => {
             data::fetch(to.as_deref(), base_url)
         }
