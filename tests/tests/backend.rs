@@ -116,7 +116,7 @@ fn user_errors_are_clear() {
     // A library that is not ONNX Runtime (or another version of it without this API).
     let not_ort = target_dir().join("libdescry_metrics.so");
     let err = score_error(
-        &["--ort-library", not_ort.to_str().unwrap()],
+        &["--engine", &format!("library={}", not_ort.display())],
         "{\"id\": 1, \"text\": \"Hello\"}\n",
     );
     assert!(err.contains("ONNX Runtime library") && err.contains("OrtGetApiBase"), "{err}");
