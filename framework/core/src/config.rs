@@ -427,15 +427,11 @@ impl ConfigLoader {
                     reason: format!("the key `{key}` is malformed ({problem})"),
                 });
             }
-            let value: toml::Value = format!("v = {raw}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-            let value = Value::serialize(value).map_err(|e| ConfigError::BadSet {
-                arg: arg.clone(),
-                reason: format!("the value cannot be used: {e}"),
-            })?;
+            let value =
+                Value::serialize(command_line_value(raw)).map_err(|e| ConfigError::BadSet {
+                    arg: arg.clone(),
+                    reason: format!("the value cannot be used: {e}"),
+                })?;
             figment =
                 figment.merge(Named { name: format!("--set {arg}"), key: key.to_string(), value });
         }
@@ -449,6 +445,16 @@ impl ConfigLoader {
         study.validate()?;
         Ok(study)
     }
+}
+
+/// A value given on the command line (`--set key=VALUE`, `--engine KEY=VALUE`): TOML when it
+/// parses as TOML (`4`, `true`, `[1, 2]`, `"text"`), else the text itself.
+pub fn command_line_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
 /// One value at a dotted key, as a figment layer whose name says where it came from

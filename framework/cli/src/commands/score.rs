@@ -5,7 +5,7 @@ use crate::Cli;
 use anyhow::{bail, Result};
 use descry_core::{
     backend::{check_settings, find_backend, load_model_with, settings_of},
-    config::BackendOptions,
+    config::{command_line_value, BackendOptions},
     model::ModelFolder,
     probe::{read_prompts, score_prompts},
 };
@@ -63,12 +63,7 @@ fn engine_table(settings: &[String]) -> Result<serde_json::Value> {
         let Some((key, raw)) = arg.split_once('=') else {
             bail!("--engine {arg}: no `=` in it; expected KEY=VALUE, e.g. --engine threads=2");
         };
-        let value: toml::Value = format!("v = {raw}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-        table.insert(key.trim().to_string(), serde_json::to_value(value)?);
+        table.insert(key.trim().to_string(), serde_json::to_value(command_line_value(raw))?);
     }
     Ok(serde_json::Value::Object(table))
 }
