@@ -261,6 +261,24 @@ pub fn tokens_of(sequences: &[PlannedSequence]) -> u64 {
     sequences.iter().map(|s| s.tokens.len() as u64).sum()
 }
 
+/// The exact lower bound on the tokens any plan must compute for these sequences: the
+/// number of distinct token prefixes among them (the nodes of their token trie). Every
+/// token that starts a new prefix has to run once; key/values of an equal prefix are equal,
+/// so nothing else has to. Sorted lexicographically, each sequence adds the tokens after its
+/// longest common prefix with its predecessor.
+pub fn distinct_prefix_tokens<'a>(sequences: impl IntoIterator<Item = &'a [u32]>) -> u64 {
+    let mut sorted: Vec<&[u32]> = sequences.into_iter().collect();
+    sorted.sort_unstable();
+    let mut total = 0u64;
+    let mut previous: &[u32] = &[];
+    for s in sorted {
+        let shared = previous.iter().zip(s).take_while(|(a, b)| a == b).count();
+        total += (s.len() - shared) as u64;
+        previous = s;
+    }
+    total
+}
+
 /// Orders sequences by their tokens (lexicographically, stable), so that sequences sharing a
 /// beginning (rules, system prompt, first rounds) are neighbours and land in the same
 /// request, where the backend computes the shared beginning once. Predictions are keyed by
@@ -273,6 +291,17 @@ pub fn order_for_reuse(sequences: &mut [PlannedSequence]) {
 mod tests {
     use super::*;
     use descry_abi::types::HumanOutcome;
+
+    #[test]
+    fn distinct_prefixes_count_the_token_trie() {
+        // Trie of [1 2 3], [1 2 4], [1 2], [5], [1 2 3] (a duplicate):
+        // nodes 1, 1-2, 1-2-3, 1-2-4, 5 -> 5.
+        let seqs: Vec<&[u32]> = vec![&[1, 2, 3], &[1, 2, 4], &[1, 2], &[5], &[1, 2, 3]];
+        assert_eq!(distinct_prefix_tokens(seqs.iter().copied()), 5);
+        assert_eq!(distinct_prefix_tokens(std::iter::empty()), 0);
+        // Nothing shared: every token counts.
+        assert_eq!(distinct_prefix_tokens([&[1u32, 2][..], &[3, 4, 5][..]]), 5);
+    }
 
     fn point(id: &str, episode: &str) -> DecisionPoint {
         DecisionPoint {
