@@ -19,8 +19,8 @@ use descry_abi::types::{
 use descry_model_folder::{FolderError, Manifest, ModelFolder};
 
 use crate::forward::OrtForward;
-use crate::schedule::{Job, Policy, ScheduleError, Scheduler};
 use crate::settings::EngineOptions;
+use descry_schedule::{Job, Policy, ScheduleError, Scheduler};
 
 /// The engine's name for its artifacts in a model folder's manifest.
 pub const ARTIFACTS: &str = "onnx";

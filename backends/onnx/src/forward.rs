@@ -11,8 +11,8 @@ use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::Tensor;
 
 use crate::engine::EngineError;
-use crate::schedule::{ForwardPass, Row};
 use crate::session::ort_err;
+use descry_schedule::{ForwardPass, Row};
 
 /// A loaded `model.onnx` session, with the dimensions its tensors are sized by.
 pub struct OrtForward {
@@ -39,15 +39,16 @@ impl OrtForward {
     }
 
     /// One pass over right-padded `rows`, all continuing from `past` (broadcast to every
-    /// row) or from nothing; see [`ForwardPass::run`]. The key/values are fetched only when
-    /// `want_kv` (single-row passes only).
+    /// row) or from nothing; see [`ForwardPass::run`]. The key/values are fetched only for
+    /// the row `keep` names.
     fn pass(
         &self,
         rows: &[Row<'_>],
         past: Option<&Kv>,
-        want_kv: bool,
+        keep: Option<usize>,
         visit: &mut dyn FnMut(usize, usize, &[f32]),
     ) -> Result<Option<Kv>, EngineError> {
+        let want_kv = keep.is_some();
         let (layers_n, kvh, hd, vocab) = (self.layers, self.kv_heads, self.head_dim, self.vocab);
         let b = rows.len();
         let seq = rows.iter().map(|r| r.tokens.len()).max().unwrap_or(0);
@@ -127,19 +128,32 @@ impl OrtForward {
                 visit(r, q, &lp[off..off + vocab]);
             }
         }
-        if !want_kv {
+        let Some(r) = keep else {
             return Ok(None);
-        }
+        };
+        // Row r's key/values: its block of the batch, without the padding after its tokens.
+        let len = past_len + rows[r].tokens.len();
         let mut layers = Vec::with_capacity(layers_n);
         for i in 0..layers_n {
             let get = |name: String| -> Result<Vec<f32>, EngineError> {
-                let (_, data) =
+                let (shape, data) =
                     outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
-                Ok(data.to_vec())
+                if **shape != [b as i64, kvh as i64, total as i64, hd as i64] {
+                    return Err(EngineError::Ort(format!(
+                        "{name} has shape {:?}, expected [{b}, {kvh}, {total}, {hd}]",
+                        &**shape
+                    )));
+                }
+                Ok((0..kvh)
+                    .flat_map(|h| {
+                        let start = ((r * kvh + h) * total) * hd;
+                        data[start..start + len * hd].iter().copied()
+                    })
+                    .collect())
             };
             layers.push((get(format!("present.{i}.key"))?, get(format!("present.{i}.value"))?));
         }
-        Ok(Some(Kv { len: total, layers }))
+        Ok(Some(Kv { len, layers }))
     }
 }
 
@@ -151,10 +165,10 @@ impl ForwardPass for OrtForward {
         &self,
         rows: &[Row<'_>],
         past: Option<&Kv>,
-        want_past: bool,
+        keep: Option<usize>,
         visit: &mut dyn FnMut(usize, usize, &[f32]),
     ) -> Result<Option<Kv>, EngineError> {
-        self.pass(rows, past, want_past, visit)
+        self.pass(rows, past, keep, visit)
     }
 
     fn truncated(&self, past: &Kv, len: usize) -> Kv {

@@ -11,8 +11,9 @@
 //!   `graph_optimization`, `min_shared_prefix`) into [`EngineOptions`], every problem named;
 //! - [`session`]: ONNX Runtime's environment and session builders (library, device, threads,
 //!   graph optimisation);
-//! - [`schedule`]: which forward passes answer a request (shared prefixes, token-budget
-//!   batches, chunks, prefixes kept between calls), generic over a [`schedule::ForwardPass`];
+//! - the schedule (which forward passes answer a request: each distinct prefix once,
+//!   token-budget batches, pasts kept between calls) is descry-schedule's, over this
+//!   crate's [`forward::OrtForward`];
 //! - [`forward`]: the ONNX Runtime forward pass (tensor marshalling);
 //! - [`engine`]: request checks and result collection;
 //! - [`matmul`]: the engine's own matrix-multiply rate, for the benchmark.
@@ -22,12 +23,9 @@
 //! fallback).
 #![deny(missing_docs)]
 
-pub mod cache;
 pub mod engine;
 pub mod forward;
 pub mod matmul;
-pub mod plan;
-pub mod schedule;
 pub mod session;
 pub mod settings;
 
