@@ -7,7 +7,10 @@ use crate::{
     config::Study,
     data::{GameData, StudyGame},
     error::RunError,
-    plan::{group, order_for_reuse, plan_unit, tokens_of, Grouping, PlannedSequence, UnitPlan},
+    plan::{
+        distinct_prefix_tokens, group, order_for_reuse, plan_unit, tokens_of, Grouping,
+        PlannedSequence, UnitPlan,
+    },
     registry::Registry,
     score::{chunks, score_sequences},
     store::{PredictionRow, UnitStore},
@@ -52,6 +55,9 @@ pub struct UnitSummary {
     pub sequence_tokens: u64,
     /// Tokens the backend computed (after its prefix cache).
     pub computed_tokens: u64,
+    /// The exact lower bound on tokens computed for the scored decisions: the distinct
+    /// token prefixes of their sequences ([`distinct_prefix_tokens`]).
+    pub trie_minimum_tokens: u64,
     /// Wall seconds.
     pub seconds: f64,
     /// Mean probability mass of the decision options over the unit's decisions.
@@ -72,7 +78,8 @@ impl std::fmt::Display for UnitSummary {
         write!(
             f,
             "unit {} / {} / {}: {} decisions ({} resumed, {} scored at {:.1}/s) in {:.1}s; {} \
-             tokens run vs {} naive ({:.1}x fewer); mean mass {:.3}",
+             tokens run vs {} naive ({:.1}x fewer) and a trie minimum of {} ({:.2}x of it); mean \
+             mass {:.3}",
             self.model,
             self.game,
             self.variant,
@@ -84,6 +91,8 @@ impl std::fmt::Display for UnitSummary {
             self.computed_tokens,
             self.naive_tokens,
             self.naive_tokens as f64 / (self.computed_tokens.max(1)) as f64,
+            self.trie_minimum_tokens,
+            self.computed_tokens as f64 / (self.trie_minimum_tokens.max(1)) as f64,
             self.mean_mass
         )
     }
@@ -129,6 +138,8 @@ pub fn run_units(
                 let naive_tokens: u64 =
                     pending.iter().map(|&i| plan.decisions[i].tokens.len() as u64).sum();
                 let sequence_tokens = tokens_of(&sequences);
+                let trie_minimum_tokens =
+                    distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()));
                 let bar = progress_bar(
                     options.progress,
                     &unit,
@@ -162,6 +173,7 @@ pub fn run_units(
                     naive_tokens,
                     sequence_tokens,
                     computed_tokens,
+                    trie_minimum_tokens,
                     seconds,
                     mean_mass,
                 };
