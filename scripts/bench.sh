@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The performance benchmark (the `descry-bench` binary, crate bench/): for each real model,
-# naive per-decision scoring vs descry's plan (episode transcripts + shared prefixes computed
-# once) on the repeated-matrix games and the GLEE persuasion sample, side by side in one run:
-# tokens computed, wall seconds, decisions/s, peak memory, model FLOP/s against the engine's
-# fp32 matrix-multiply rate (the backend's matmul_rate entry), a memory check at 10x the
-# decisions, and the targets (README, Performance) beside the measured figures.
+# naive per-decision scoring vs descry's plan (the radix tree of the prompts, each distinct
+# prefix computed once) on the repeated-matrix games (native and transcript), GLEE
+# bargaining, persuasion (both variants) and negotiation, side by side in one run: tokens
+# computed beside the trie minimum, wall seconds, decisions/s, peak memory, model FLOP/s
+# against the engine's fp32 matrix-multiply rate (the backend's matmul_rate entry), a memory
+# check at 10x the decisions, and the targets (README, Performance) beside the figures.
 #
 #   scripts/bench.sh                          # default subsets: a few minutes per model
 #   scripts/bench.sh --limit 16               # more matrix episodes (later options win)
@@ -23,10 +24,11 @@ export DESCRY_HOME="${DESCRY_HOME:-$HOME/.cache/descry}"
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$DESCRY_HOME/onnxruntime/libonnxruntime.so.1.31.1}"
 models="${BENCH_MODELS:-smollm2-135m-instruct gemma-3-270m}"
 # Matrix episodes are ~5,700 naive tokens each, a GLEE persuasion episode ~28,000.
-defaults=(--limit 4 --limit glee-persuasion=1)
+defaults=(--limit 4 --limit glee-persuasion=1 --limit glee-persuasion-transcript=1)
 
 # The bench binary finds the plugins beside it, so build them into the same folder.
-cargo build --release -p descry-bench -p descry-backend-onnx -p descry-game-matrix -p descry-game-persuasion
+cargo build --release -p descry-bench -p descry-backend-onnx -p descry-game-matrix -p descry-game-persuasion \
+    -p descry-game-bargaining -p descry-game-negotiation
 target_dir="${CARGO_TARGET_DIR:-target}"
 bin="$target_dir/release/descry-bench"
 out_dir="$target_dir/bench"

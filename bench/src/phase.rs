@@ -10,7 +10,10 @@ use descry_core::{
     config::{BackendOptions, GameSection, Study},
     data::{resolve_games, StudyGame},
     model::ModelFolder,
-    plan::{group, order_for_reuse, plan_unit, tokens_of, Grouping, PlannedSequence, UnitPlan},
+    plan::{
+        distinct_prefix_tokens, group, order_for_reuse, plan_unit, tokens_of, Grouping,
+        PlannedSequence, UnitPlan,
+    },
     prompt::PromptFormat,
     registry::Registry,
     score::{chunks, score_sequences, DecisionPrediction},
@@ -25,7 +28,7 @@ use std::{
 /// A data set the benchmark knows: which game plugin loads it, from where, in which variant.
 #[derive(Debug, Clone, Copy)]
 pub struct DataSetSpec {
-    /// Name in the output (`matrix-repeated`, `glee-persuasion`).
+    /// Name in the output (`matrix-native`, `glee-persuasion`).
     pub name: &'static str,
     /// What it is.
     pub description: &'static str,
@@ -43,7 +46,16 @@ pub struct DataSetSpec {
 /// measured on.
 pub const DATA_SETS: &[DataSetSpec] = &[
     DataSetSpec {
-        name: "matrix-repeated",
+        name: "matrix-native",
+        description: "Akata et al. repeated 2x2 matrix games (PD, BoS; 10 rounds), native variant \
+                      (the paper's main comparison: the rounds so far in one user message)",
+        plugin: "matrix",
+        data: "akata",
+        params: r#"{"set": "repeated"}"#,
+        variant: "native",
+    },
+    DataSetSpec {
+        name: "matrix-transcript",
         description:
             "Akata et al. repeated 2x2 matrix games (PD, BoS; 10 rounds), transcript variant",
         plugin: "matrix",
@@ -52,12 +64,36 @@ pub const DATA_SETS: &[DataSetSpec] = &[
         variant: "transcript",
     },
     DataSetSpec {
+        name: "glee-bargaining",
+        description: "GLEE bargaining games (the human's accept/reject decisions), native variant",
+        plugin: "bargaining",
+        data: "glee",
+        params: "{}",
+        variant: "native",
+    },
+    DataSetSpec {
         name: "glee-persuasion",
+        description: "GLEE persuasion games (the buyer's 20 decisions), native variant",
+        plugin: "persuasion",
+        data: "glee",
+        params: "{}",
+        variant: "native",
+    },
+    DataSetSpec {
+        name: "glee-persuasion-transcript",
         description: "GLEE persuasion games (the buyer's 20 decisions), transcript variant",
         plugin: "persuasion",
         data: "glee",
         params: "{}",
         variant: "transcript",
+    },
+    DataSetSpec {
+        name: "glee-negotiation",
+        description: "GLEE negotiation games (the human's responses to offers), native variant",
+        plugin: "negotiation",
+        data: "glee",
+        params: "{}",
+        variant: "native",
     },
 ];
 
@@ -158,6 +194,9 @@ pub struct PhaseResult {
     pub sequences: usize,
     /// Tokens in those sequences.
     pub sequence_tokens: u64,
+    /// The exact lower bound on tokens computed: the distinct token prefixes of those
+    /// sequences (the nodes of their token trie).
+    pub trie_minimum_tokens: u64,
     /// Σ n(n+1)/2 over the sequences sent (context sum before any prefix reuse).
     pub sequence_context_sum: f64,
     /// Tokens the backend computed (padding excluded).
@@ -284,14 +323,20 @@ pub fn plan_data_set<'r>(
 }
 
 /// Tokens of a whole data set under each grouping, from the planner alone (no model run):
-/// `(decisions, Σ prompt tokens, tokens in transcript sequences)`. The backend's prefix
-/// reuse across sequences comes on top of the second figure.
-pub fn planned_tokens(registry: &Registry, settings: &PhaseSettings) -> Result<(usize, u64, u64)> {
+/// `(decisions, Σ prompt tokens, tokens in transcript sequences, trie minimum)`. The
+/// backend's prefix reuse across sequences comes on top of the third figure; the trie
+/// minimum (distinct token prefixes) is the least any plan can compute.
+pub fn planned_tokens(
+    registry: &Registry,
+    settings: &PhaseSettings,
+) -> Result<(usize, u64, u64, u64)> {
     let unit = plan_data_set(registry, settings)?;
     let all: Vec<usize> = (0..unit.plan.decisions.len()).collect();
     let naive: u64 = unit.plan.decisions.iter().map(|d| d.tokens.len() as u64).sum();
-    let transcript = tokens_of(&group(&unit.plan, &all, Grouping::Prefix));
-    Ok((unit.plan.decisions.len(), naive, transcript))
+    let sequences = group(&unit.plan, &all, Grouping::Prefix);
+    let transcript = tokens_of(&sequences);
+    let trie = distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()));
+    Ok((unit.plan.decisions.len(), naive, transcript, trie))
 }
 
 /// Runs one phase in this process: plan, load the model, warm up, score every decision,
@@ -311,6 +356,7 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     }
     let prompt_tokens: u64 = plan.decisions.iter().map(|d| d.tokens.len() as u64).sum();
     let sequence_tokens = tokens_of(&sequences);
+    let trie_minimum_tokens = distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()));
     let sequence_context_sum: f64 =
         sequences.iter().map(|s| s.tokens.len() as f64 * (s.tokens.len() as f64 + 1.0) / 2.0).sum();
 
@@ -320,14 +366,16 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     let score_err = |reason: String| {
         anyhow::anyhow!("scoring {} ({}) failed: {reason}", settings.data_set, settings.phase)
     };
-    // One short pass first, outside the measurement: the engine's first run allocates.
+    // One short pass first, outside the measurement: the engine's first run allocates. Its
+    // tokens are a prompt's first 16 reversed, so that the past it leaves in the backend's
+    // prefix cache serves none of the measured requests.
     if let Some((first, &(decision, _))) =
         sequences.first().and_then(|s| Some((s, s.queries.first()?)))
     {
         let n = first.tokens.len().min(16);
         if n > 0 {
             let warm = PlannedSequence {
-                tokens: first.tokens[..n].to_vec(),
+                tokens: first.tokens[..n].iter().rev().copied().collect(),
                 queries: vec![(decision, (n - 1) as u32)],
             };
             score_sequences(&model, plan, &target, std::slice::from_ref(&warm))
@@ -414,6 +462,7 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
         prompt_tokens,
         sequences: sequences.len(),
         sequence_tokens,
+        trie_minimum_tokens,
         sequence_context_sum,
         tokens_computed: stats.tokens_computed,
         tokens_reused: stats.tokens_reused,
@@ -500,6 +549,7 @@ pub(crate) mod tests {
             prompt_tokens: 100,
             sequences: 1,
             sequence_tokens: 10,
+            trie_minimum_tokens: 5,
             sequence_context_sum: 55.0,
             tokens_computed: 5,
             tokens_reused: 5,
@@ -564,7 +614,7 @@ pub(crate) mod tests {
         let mut settings = PhaseSettings {
             model_dir: PathBuf::from("/m"),
             data_root: PathBuf::from("/d"),
-            data_set: "matrix-repeated".into(),
+            data_set: "matrix-native".into(),
             phase: Phase::Naive,
             limit: None,
             backend: "onnx".into(),
@@ -585,9 +635,6 @@ pub(crate) mod tests {
         assert_eq!(BackendSettings { prefix_reuse: false, ..plan }, naive, "only reuse differs");
         settings.data_set = "nope".into();
         let err = phase_backend_settings(&settings).unwrap_err().to_string();
-        assert!(
-            err.contains("unknown data set `nope`") && err.contains("matrix-repeated"),
-            "{err}"
-        );
+        assert!(err.contains("unknown data set `nope`") && err.contains("matrix-native"), "{err}");
     }
 }

@@ -81,7 +81,7 @@ fn a_decision_alone_in_a_transcript_and_after_a_reused_prefix_scores_the_same() 
         }
     }
     eprintln!("largest difference between alone, reused prefix and transcript: {worst:.2e}");
-    assert!(worst <= 1e-4, "{worst}");
+    assert!(worst <= 1e-5, "{worst}");
 }
 
 fn score_error(extra: &[&str], input: &str) -> String {
