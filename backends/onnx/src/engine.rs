@@ -4,7 +4,7 @@
 //! request order.
 //!
 //! Each sequence is cut after its last queried position (later tokens cannot change earlier
-//! next-token distributions); the schedule ([`crate::schedule`]) decides the forward passes.
+//! next-token distributions); the schedule ([`descry_schedule`]) decides the forward passes.
 //! The graph computes every row independently of the others (and of padding), so results
 //! do not depend on how sequences were batched, chunked or shared, up to float rounding
 //! (the tests check 1e-4).
