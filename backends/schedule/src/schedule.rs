@@ -191,7 +191,13 @@ impl<F: ForwardPass> Scheduler<F> {
     /// child with children (a pass that keeps its row's past, with leaves beside it) and
     /// the kept child. The tree's last leaf (`last_leaf`) is carried like a child with
     /// children, so the call ends on the past of its whole last sequence.
-    fn items(&self, trie: &Trie, node: usize, past_len: usize, last_leaf: usize) -> Vec<Item> {
+    fn items(
+        &self,
+        trie: &Trie,
+        node: usize,
+        past_len: usize,
+        last_leaf: Option<usize>,
+    ) -> Vec<Item> {
         let children = &trie.nodes[node].children;
         let computed: Vec<usize> =
             children.iter().copied().filter(|&c| !trie.nodes[c].kept).collect();
@@ -202,7 +208,7 @@ impl<F: ForwardPass> Scheduler<F> {
             let (inner, leaves): (Vec<usize>, Vec<usize>) = batch
                 .into_iter()
                 .map(|i| computed[i])
-                .partition(|&c| !trie.nodes[c].children.is_empty() || c == last_leaf);
+                .partition(|&c| !trie.nodes[c].children.is_empty() || Some(c) == last_leaf);
             match inner.split_first() {
                 None => leaves_only.push(Item::Pass { rows: leaves, carry: None }),
                 Some((&first, others)) => {
@@ -238,13 +244,11 @@ impl<F: ForwardPass> Scheduler<F> {
         // The last leaf in token order: the next request (they come in token order) shares
         // most with its sequence, so its whole past is what this call ends on and keeps.
         // (Nothing to keep without a prefix cache.)
-        let mut last_leaf = 0;
-        while let Some(&c) = nodes[last_leaf].children.last() {
-            last_leaf = c;
+        let mut leaf = 0;
+        while let Some(&c) = nodes[leaf].children.last() {
+            leaf = c;
         }
-        if self.policy.prefix_cache_tokens == 0 {
-            last_leaf = usize::MAX;
-        }
+        let last_leaf = (self.policy.prefix_cache_tokens > 0).then_some(leaf);
         // The past held: of `cur_len` tokens, those of `jobs[nodes[cur_node].rep]`.
         let mut cur: Option<F::Past> = None;
         let (mut cur_len, mut cur_node) = (0usize, 0usize);

@@ -150,11 +150,6 @@ impl Trie {
         Trie { nodes }
     }
 
-    /// Tokens of every node but the kept ones: what running the tree computes.
-    pub fn tokens_to_compute(&self) -> usize {
-        self.nodes.iter().filter(|n| !n.kept).map(Node::len).sum()
-    }
-
     /// How many leading tokens of `kept` (a prefix computed earlier) lie on this tree's
     /// paths.
     pub fn reach(&self, jobs: &[Job<'_>], kept: &[u32]) -> usize {
@@ -194,9 +189,9 @@ impl Trie {
     /// Marks the path of `kept` as kept (see [`Trie::reach`]), splitting the node it ends
     /// inside. **A kept prefix never hides a query**: a queried token on the path becomes a
     /// node of its own that is computed (one token on the kept past before it), so its
-    /// distribution is read; the kept past serves the rest. Returns the tokens kept.
-    pub fn keep(&mut self, jobs: &[Job<'_>], kept: &[u32]) -> usize {
-        let (reached, full, part) = self.walk(jobs, kept);
+    /// distribution is read; the kept past serves the rest.
+    pub fn keep(&mut self, jobs: &[Job<'_>], kept: &[u32]) {
+        let (_, full, part) = self.walk(jobs, kept);
         let mut path: Vec<(usize, usize)> = Vec::new();
         let mut parent = 0;
         for c in full {
@@ -207,34 +202,29 @@ impl Trie {
             let head = self.split(parent, c, m);
             path.push((parent, head));
         }
-        let mut queried = 0;
         for (parent, node) in path {
-            queried += self.keep_around_queries(parent, node);
+            self.keep_around_queries(parent, node);
         }
-        reached - queried
     }
 
     /// Marks `node` (a child of `parent`) kept but for its queried tokens, each split out
-    /// as a one-token node left to compute. Returns how many were split out.
-    fn keep_around_queries(&mut self, mut parent: usize, node: usize) -> usize {
-        let mut queried = 0;
+    /// as a one-token node left to compute.
+    fn keep_around_queries(&mut self, mut parent: usize, node: usize) {
         loop {
             let Some(&(q, _)) = self.nodes[node].queries.first() else {
                 self.nodes[node].kept = true;
-                return queried;
+                return;
             };
             if q > 0 {
                 let head = self.split(parent, node, q);
                 self.nodes[head].kept = true;
                 parent = head;
             }
-            queried += 1;
             if self.nodes[node].len() == 1 {
-                return queried;
+                return;
             }
             // The queried token alone: computed; the rest of the node goes on kept.
-            let query = self.split(parent, node, 1);
-            parent = query;
+            parent = self.split(parent, node, 1);
         }
     }
 
@@ -318,16 +308,5 @@ impl Trie {
                 }
             }
         }
-    }
-
-    /// Every node reachable from the root (the folded ones are not).
-    pub fn reachable(&self) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut stack = vec![0usize];
-        while let Some(at) = stack.pop() {
-            out.push(at);
-            stack.extend(self.nodes[at].children.iter().copied());
-        }
-        out
     }
 }
