@@ -456,8 +456,8 @@ fn run(cli: &Cli) -> Result<()> {
         "tokens: tokens the backend computed (padding excluded); wall_s: scoring only (model load and tokenization, identical for both phases, are in setup_s)".to_string(),
         "model FLOPs = 2 x non_embedding_params x tokens + 4 x layers x heads x head_dim x sum of attention contexts + 2 x hidden x vocab x queries (see the descry-bench crate docs)".to_string(),
         "naive: one sequence per decision, backend prefix reuse off (prefix_reuse = false), checked: tokens == sum of prompt tokens".to_string(),
-        "plan: episode transcripts (Grouping::Prefix), sorted by tokens, + the backend's radix-tree schedule (each distinct prefix once per request, the last path's key/values kept for the next request), as `descry run` does".to_string(),
-        "trie minimum: the distinct token prefixes of the sequences (the nodes of their token trie), the least any plan computes; the plan's warm-up pass can leave a few of its tokens kept, so plan tokens may fall a little below it".to_string(),
+        "plan: episode transcripts (Grouping::Prefix), sorted by tokens, + the backend's radix-tree schedule (each distinct prefix once per request, the last sequence's key/values kept for the next request), as `descry run` does".to_string(),
+        "trie minimum: the distinct token prefixes of the sequences (the nodes of their token trie), the least any plan computes (the warm-up pass's reversed tokens leave nothing the measured requests can use)".to_string(),
     ];
     if names.iter().any(|n| limit_of(n).is_some()) {
         notes.push(format!(

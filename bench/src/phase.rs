@@ -11,8 +11,8 @@ use descry_core::{
     data::{resolve_games, StudyGame},
     model::ModelFolder,
     plan::{
-        distinct_prefix_tokens, group, order_for_reuse, plan_unit, tokens_of, Grouping,
-        PlannedSequence, UnitPlan,
+        group, order_for_reuse, plan_unit, tokens_of, trie_minimum_of, Grouping, PlannedSequence,
+        UnitPlan,
     },
     prompt::PromptFormat,
     registry::Registry,
@@ -335,7 +335,7 @@ pub fn planned_tokens(
     let naive: u64 = unit.plan.decisions.iter().map(|d| d.tokens.len() as u64).sum();
     let sequences = group(&unit.plan, &all, Grouping::Prefix);
     let transcript = tokens_of(&sequences);
-    let trie = distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()));
+    let trie = trie_minimum_of(&sequences);
     Ok((unit.plan.decisions.len(), naive, transcript, trie))
 }
 
@@ -356,7 +356,7 @@ pub fn run_phase(registry: &Registry, settings: &PhaseSettings) -> Result<PhaseR
     }
     let prompt_tokens: u64 = plan.decisions.iter().map(|d| d.tokens.len() as u64).sum();
     let sequence_tokens = tokens_of(&sequences);
-    let trie_minimum_tokens = distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()));
+    let trie_minimum_tokens = trie_minimum_of(&sequences);
     let sequence_context_sum: f64 =
         sequences.iter().map(|s| s.tokens.len() as f64 * (s.tokens.len() as f64 + 1.0) / 2.0).sum();
 

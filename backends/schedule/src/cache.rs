@@ -88,10 +88,7 @@ impl<V> PrefixCache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn shared(a: &[u32], b: &[u32]) -> usize {
-        a.iter().zip(b).take_while(|(x, y)| x == y).count()
-    }
+    use crate::trie::common_prefix as shared;
 
     #[test]
     fn serves_the_entry_reaching_furthest_within_the_callers_bound() {

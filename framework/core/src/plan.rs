@@ -261,6 +261,12 @@ pub fn tokens_of(sequences: &[PlannedSequence]) -> u64 {
     sequences.iter().map(|s| s.tokens.len() as u64).sum()
 }
 
+/// The trie minimum of a grouping's sequences ([`distinct_prefix_tokens`] of their tokens),
+/// beside [`tokens_of`].
+pub fn trie_minimum_of(sequences: &[PlannedSequence]) -> u64 {
+    distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()))
+}
+
 /// The exact lower bound on the tokens any plan must compute for these sequences: the
 /// number of distinct token prefixes among them (the nodes of their token trie). Every
 /// token that starts a new prefix has to run once; key/values of an equal prefix are equal,

@@ -8,8 +8,8 @@ use crate::{
     data::{GameData, StudyGame},
     error::RunError,
     plan::{
-        distinct_prefix_tokens, group, order_for_reuse, plan_unit, tokens_of, Grouping,
-        PlannedSequence, UnitPlan,
+        group, order_for_reuse, plan_unit, tokens_of, trie_minimum_of, Grouping, PlannedSequence,
+        UnitPlan,
     },
     registry::Registry,
     score::{chunks, score_sequences},
@@ -56,7 +56,7 @@ pub struct UnitSummary {
     /// Tokens the backend computed (after its prefix cache).
     pub computed_tokens: u64,
     /// The exact lower bound on tokens computed for the scored decisions: the distinct
-    /// token prefixes of their sequences ([`distinct_prefix_tokens`]).
+    /// token prefixes of their sequences ([`trie_minimum_of`]).
     pub trie_minimum_tokens: u64,
     /// Wall seconds.
     pub seconds: f64,
@@ -138,8 +138,7 @@ pub fn run_units(
                 let naive_tokens: u64 =
                     pending.iter().map(|&i| plan.decisions[i].tokens.len() as u64).sum();
                 let sequence_tokens = tokens_of(&sequences);
-                let trie_minimum_tokens =
-                    distinct_prefix_tokens(sequences.iter().map(|s| s.tokens.as_slice()));
+                let trie_minimum_tokens = trie_minimum_of(&sequences);
                 let bar = progress_bar(
                     options.progress,
                     &unit,

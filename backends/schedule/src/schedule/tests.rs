@@ -456,8 +456,7 @@ fn requests_cut_anywhere_compute_the_trie_minimum_of_the_whole() {
             computed += run_checked(&s, request).tokens_computed;
             let request_jobs = jobs(request);
             if let Some(before) = last {
-                let shared =
-                    |j: &Job<'_>| j.tokens.iter().zip(before).take_while(|(a, b)| a == b).count();
+                let shared = |j: &Job<'_>| crate::trie::common_prefix(j.tokens, before);
                 queried_again += request_jobs
                     .iter()
                     .map(|j| j.positions.iter().filter(|&&p| p < shared(j)).count() as u64)
