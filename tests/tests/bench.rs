@@ -29,7 +29,10 @@ fn the_plan_matches_naive_scoring_with_fewer_tokens() {
         stdout.contains("tokens computed") && stdout.contains("max |naive - plan|"),
         "no table:\n{stdout}"
     );
-    assert!(stdout.contains("targets:") && stdout.contains("token_ratio"), "no targets:\n{stdout}");
+    assert!(
+        stdout.contains("targets:") && stdout.contains("plan_over_trie"),
+        "no targets:\n{stdout}"
+    );
 
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
